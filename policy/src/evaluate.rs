@@ -1,0 +1,591 @@
+//! From a request to a verdict: scope, exemptions, modes, mutation and the messages.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::checks::{self, Finding, Scope};
+use crate::object::{FieldPath, PodView, WorkloadKind, display_name};
+use crate::request::{AdmissionRequest, Operation};
+use crate::response::ValidationResponse;
+use crate::settings::{CheckId, Mode, Policy};
+
+/// The workload annotation listing checks exempted for it.
+pub const EXEMPT_ANNOTATION: &str = "podguard.io/exempt";
+/// The annotation that must say why; an exemption without it does not count.
+pub const EXEMPT_REASON_ANNOTATION: &str = "podguard.io/exempt-reason";
+
+/// Everything podguard concluded about one request.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Outcome {
+    /// Whether the request is allowed.
+    pub accepted: bool,
+    /// The rejection message: a header, then one violation per line.
+    pub message: Option<String>,
+    /// Admission warnings.
+    pub warnings: Vec<String>,
+    /// The mutated object, when mutate mode changed something and the request is allowed.
+    pub mutated_object: Option<Value>,
+    /// Audit annotations (short keys: the API server prefixes them with the webhook name).
+    pub audit_annotations: BTreeMap<String, String>,
+    /// Every violation of the object as submitted, including those mutate mode fixed:
+    /// a workload that mutation would fix is still non-compliant as it stands.
+    pub violations: Vec<Violation>,
+    /// Every exemption that was used.
+    pub exemptions: Vec<Exemption>,
+}
+
+/// One violation and what became of it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Violation {
+    /// The check.
+    pub check: CheckId,
+    /// The check's mode.
+    pub mode: Mode,
+    /// The container, for container checks.
+    pub container: Option<String>,
+    /// The field to change, e.g. `spec.containers[0].securityContext.runAsNonRoot`.
+    pub field: String,
+    /// The full line, as it appears in messages and warnings.
+    pub message: String,
+    /// Whether mutate mode can fix it.
+    pub fixable: bool,
+    /// What the request's answer did with it.
+    pub disposition: Disposition,
+}
+
+/// What the answer did with a violation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Disposition {
+    /// It is part of the rejection.
+    Rejected,
+    /// It is an admission warning.
+    Warned,
+    /// Mutate mode fixed it.
+    Fixed,
+    /// Allowed with a warning because the request does not change the pod (an UPDATE
+    /// that leaves the pod spec alone, or an object being deleted).
+    Tolerated,
+}
+
+/// An exemption that was used.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Exemption {
+    /// The exempted check; `None` when the whole request was skipped.
+    pub check: Option<CheckId>,
+    /// The exempted container, for image exemptions.
+    pub container: Option<String>,
+    /// What granted it.
+    pub by: ExemptedBy,
+}
+
+/// What granted an exemption.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "kind")]
+pub enum ExemptedBy {
+    /// The namespace is listed in `exemptions.namespaces`.
+    Namespace {
+        /// The namespace.
+        namespace: String,
+    },
+    /// The image matches a glob in `exemptions.images`.
+    Image {
+        /// The matching glob.
+        glob: String,
+    },
+    /// The workload's `podguard.io/exempt` annotation.
+    Annotation {
+        /// Its `podguard.io/exempt-reason`.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    fn allow() -> Outcome {
+        Outcome {
+            accepted: true,
+            message: None,
+            warnings: Vec::new(),
+            mutated_object: None,
+            audit_annotations: BTreeMap::new(),
+            violations: Vec::new(),
+            exemptions: Vec::new(),
+        }
+    }
+
+    fn reject(message: String) -> Outcome {
+        Outcome {
+            accepted: false,
+            message: Some(message),
+            ..Outcome::allow()
+        }
+    }
+
+    /// The Kubewarden response for this outcome.
+    pub fn to_response(&self) -> ValidationResponse {
+        ValidationResponse {
+            accepted: self.accepted,
+            message: self.message.clone(),
+            code: None,
+            mutated_object: self.mutated_object.clone(),
+            audit_annotations: (!self.audit_annotations.is_empty())
+                .then(|| self.audit_annotations.clone()),
+            warnings: (!self.warnings.is_empty()).then(|| self.warnings.clone()),
+        }
+    }
+}
+
+/// Judges one admission request. Kinds podguard does not cover, DELETE and CONNECT, and
+/// subresources other than `pods/ephemeralcontainers` are allowed untouched.
+pub fn evaluate(policy: &Policy, request: &AdmissionRequest) -> Outcome {
+    let Some(kind) = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind) else {
+        return Outcome::allow();
+    };
+    if !matches!(request.operation, Operation::Create | Operation::Update) {
+        return Outcome::allow();
+    }
+    let ephemeral = match request.sub_resource.as_deref() {
+        None | Some("") => false,
+        Some("ephemeralcontainers") if kind == WorkloadKind::Pod => true,
+        Some(_) => return Outcome::allow(),
+    };
+    if let Some(namespace) = request
+        .namespace
+        .as_ref()
+        .filter(|ns| policy.exempt_namespaces.contains(ns))
+    {
+        let mut outcome = Outcome::allow();
+        outcome.audit_annotations.insert(
+            "exemptions".to_owned(),
+            format!("namespace {namespace:?} is exempt (exemptions.namespaces)"),
+        );
+        outcome.exemptions.push(Exemption {
+            check: None,
+            container: None,
+            by: ExemptedBy::Namespace {
+                namespace: namespace.clone(),
+            },
+        });
+        return outcome;
+    }
+    let Some(object) = request.object.as_ref().filter(|o| o.is_object()) else {
+        return Outcome::reject(format!(
+            "podguard cannot judge this {} request: request.object is missing or not an object",
+            kind
+        ));
+    };
+    let old_pod = request.old_object.as_ref();
+
+    let added_ephemeral = if ephemeral {
+        added_ephemeral_containers(object, old_pod)
+    } else {
+        Vec::new()
+    };
+    let scope = if ephemeral {
+        Scope::AddedEphemeral(&added_ephemeral)
+    } else {
+        // A Pod's spec is immutable once created, so only its CREATE can be mutated;
+        // pod templates may be mutated on CREATE and UPDATE.
+        Scope::Whole {
+            pod_edits: kind != WorkloadKind::Pod || request.operation == Operation::Create,
+        }
+    };
+    let mutation_allowed = match scope {
+        Scope::Whole { pod_edits } => pod_edits,
+        Scope::AddedEphemeral(_) => true,
+    };
+
+    let tolerated = if is_being_deleted(object) {
+        Some("the object is being deleted")
+    } else if request.operation == Operation::Update
+        && !ephemeral
+        && pod_unchanged(kind, object, old_pod)
+    {
+        Some("this UPDATE leaves the pod spec unchanged")
+    } else {
+        None
+    };
+
+    judge(policy, kind, object, scope, mutation_allowed, tolerated)
+}
+
+/// Judges a workload object as a CREATE would: what audit asks of every existing object.
+pub fn evaluate_object(policy: &Policy, kind: WorkloadKind, object: &Value) -> Outcome {
+    judge(
+        policy,
+        kind,
+        object,
+        Scope::Whole { pod_edits: true },
+        true,
+        None,
+    )
+}
+
+fn judge(
+    policy: &Policy,
+    kind: WorkloadKind,
+    object: &Value,
+    scope: Scope,
+    mutation_allowed: bool,
+    tolerated: Option<&str>,
+) -> Outcome {
+    let pod = PodView::new(kind, object);
+    let subject = if kind == WorkloadKind::Pod {
+        "pod"
+    } else {
+        "pod template"
+    };
+    let (annotation_exemptions, mut warnings) = annotation_exemptions(kind, object, &pod);
+    let mut exemptions = Vec::new();
+
+    let (first_pass, notes) = checks::run(policy, &pod, scope);
+    let first_pass = apply_exemptions(policy, first_pass, &annotation_exemptions, &mut exemptions);
+    warnings.extend(notes.iter().cloned());
+    warnings.extend(exemption_warnings(&exemptions));
+
+    let mut outcome = Outcome::allow();
+    outcome.exemptions = exemptions;
+    if !outcome.exemptions.is_empty() {
+        outcome.audit_annotations.insert(
+            "exemptions".to_owned(),
+            describe_exemptions(&outcome.exemptions),
+        );
+    }
+    if !notes.is_empty() {
+        outcome
+            .audit_annotations
+            .insert("notes".to_owned(), notes.join("\n"));
+    }
+
+    let violations: Vec<&Finding> = first_pass.iter().filter(|f| !f.advisory).collect();
+    if let Some(reason) = tolerated {
+        if !violations.is_empty() {
+            warnings.push(format!(
+                "podguard: {} existing violation(s) allowed because {reason}:",
+                violations.len()
+            ));
+        }
+        for finding in &violations {
+            warnings.push(finding.render(subject));
+            outcome
+                .violations
+                .push(violation(policy, finding, subject, Disposition::Tolerated));
+        }
+        outcome.warnings = warnings;
+        return outcome;
+    }
+
+    // Mutate: apply every fix of a check in mutate mode, then judge the result again, so
+    // the verdict is about the object that would be stored.
+    let mut mutated = None;
+    let mut final_pass = first_pass.clone();
+    if mutation_allowed {
+        let edits: Vec<_> = first_pass
+            .iter()
+            .filter(|f| policy.mode(f.check) == Mode::Mutate)
+            .flat_map(|f| &f.fix)
+            .collect();
+        let mut copy = object.clone();
+        let mut changed = false;
+        for edit in edits {
+            changed |= edit.apply(&mut copy);
+        }
+        if changed {
+            let (second_pass, _) = checks::run(policy, &PodView::new(kind, &copy), scope);
+            final_pass =
+                apply_exemptions(policy, second_pass, &annotation_exemptions, &mut Vec::new());
+            let fixed: Vec<CheckId> = first_pass
+                .iter()
+                .filter(|f| !final_pass.iter().any(|g| same_place(f, g)))
+                .map(|f| f.check)
+                .collect();
+            let mut fixed_ids: Vec<&str> = fixed.iter().map(|c| c.as_str()).collect();
+            fixed_ids.sort_unstable();
+            fixed_ids.dedup();
+            outcome
+                .audit_annotations
+                .insert("mutated".to_owned(), fixed_ids.join(","));
+            mutated = Some(copy);
+        }
+    }
+    let remaining: Vec<&Finding> = final_pass.iter().filter(|f| !f.advisory).collect();
+
+    for finding in &violations {
+        let still_there = remaining.iter().any(|g| same_place(finding, g));
+        let disposition = match (still_there, policy.mode(finding.check)) {
+            (false, _) => Disposition::Fixed,
+            (true, Mode::Warn) => Disposition::Warned,
+            (true, _) => Disposition::Rejected,
+        };
+        outcome
+            .violations
+            .push(violation(policy, finding, subject, disposition));
+    }
+
+    let rejections: Vec<String> = remaining
+        .iter()
+        .filter(|f| matches!(policy.mode(f.check), Mode::Enforce | Mode::Mutate))
+        .map(|f| f.render(subject))
+        .collect();
+    warnings.extend(
+        remaining
+            .iter()
+            .filter(|f| policy.mode(f.check) == Mode::Warn)
+            .map(|f| f.render(subject)),
+    );
+    outcome.warnings = warnings;
+
+    if rejections.is_empty() {
+        outcome.mutated_object = mutated;
+    } else {
+        outcome.accepted = false;
+        outcome.audit_annotations.remove("mutated");
+        let mut message = format!(
+            "{} {:?} violates podguard's requirements ({} violation{}):",
+            kind,
+            display_name(object),
+            rejections.len(),
+            if rejections.len() == 1 { "" } else { "s" }
+        );
+        for line in &rejections {
+            message.push('\n');
+            message.push_str(line);
+        }
+        let unfixable_here = !mutation_allowed
+            && remaining
+                .iter()
+                .any(|f| policy.mode(f.check) == Mode::Mutate && f.is_fixable());
+        if unfixable_here {
+            message.push_str(
+                "\n(mutate mode cannot fix these: a Pod's spec cannot change after it is created)",
+            );
+        }
+        outcome.message = Some(message);
+    }
+    outcome
+}
+
+fn violation(
+    policy: &Policy,
+    finding: &Finding,
+    subject: &str,
+    disposition: Disposition,
+) -> Violation {
+    Violation {
+        check: finding.check,
+        mode: policy.mode(finding.check),
+        container: finding.container.clone(),
+        field: finding.path.to_string(),
+        message: finding.render(subject),
+        fixable: finding.is_fixable(),
+        disposition,
+    }
+}
+
+fn same_place(a: &Finding, b: &Finding) -> bool {
+    a.check == b.check && a.path == b.path && a.container == b.container
+}
+
+/// Drops exempted findings, recording each exemption once per check and container.
+fn apply_exemptions(
+    policy: &Policy,
+    findings: Vec<Finding>,
+    by_annotation: &[(CheckId, String)],
+    used: &mut Vec<Exemption>,
+) -> Vec<Finding> {
+    let mut kept = Vec::with_capacity(findings.len());
+    for finding in findings {
+        let by =
+            if let Some((_, reason)) = by_annotation.iter().find(|(id, _)| *id == finding.check) {
+                Some((
+                    None,
+                    ExemptedBy::Annotation {
+                        reason: reason.clone(),
+                    },
+                ))
+            } else {
+                finding.image.as_deref().and_then(|image| {
+                    policy
+                        .exempt_images
+                        .iter()
+                        .find(|glob| glob.matches(image))
+                        .map(|glob| {
+                            (
+                                finding.container.clone(),
+                                ExemptedBy::Image {
+                                    glob: glob.to_string(),
+                                },
+                            )
+                        })
+                })
+            };
+        match by {
+            None => kept.push(finding),
+            Some(_) if finding.advisory => {}
+            Some((container, by)) => {
+                let exemption = Exemption {
+                    check: Some(finding.check),
+                    container,
+                    by,
+                };
+                if !used.contains(&exemption) {
+                    used.push(exemption);
+                }
+            }
+        }
+    }
+    kept
+}
+
+fn exemption_warnings(exemptions: &[Exemption]) -> Vec<String> {
+    let mut by_annotation: Vec<&str> = Vec::new();
+    let mut reason = "";
+    let mut lines = Vec::new();
+    for exemption in exemptions {
+        let check = exemption.check.map_or("", CheckId::as_str);
+        match &exemption.by {
+            ExemptedBy::Annotation { reason: r } => {
+                by_annotation.push(check);
+                reason = r;
+            }
+            ExemptedBy::Image { glob } => lines.push(format!(
+                "podguard: {check} not enforced for container {:?}: its image matches exemption {glob:?}",
+                exemption.container.as_deref().unwrap_or_default()
+            )),
+            ExemptedBy::Namespace { .. } => {}
+        }
+    }
+    if !by_annotation.is_empty() {
+        lines.insert(
+            0,
+            format!(
+                "podguard: {} not enforced by {EXEMPT_ANNOTATION} (reason: {reason})",
+                by_annotation.join(", ")
+            ),
+        );
+    }
+    lines
+}
+
+fn describe_exemptions(exemptions: &[Exemption]) -> String {
+    exemptions
+        .iter()
+        .map(|e| {
+            let check = e.check.map_or("all checks", CheckId::as_str);
+            match (&e.by, &e.container) {
+                (ExemptedBy::Annotation { reason }, _) => {
+                    format!("{check}: {EXEMPT_ANNOTATION} ({reason})")
+                }
+                (ExemptedBy::Image { glob }, Some(container)) => {
+                    format!("{check}: container {container:?} image matches {glob:?}")
+                }
+                (ExemptedBy::Image { glob }, None) => format!("{check}: image matches {glob:?}"),
+                (ExemptedBy::Namespace { namespace }, _) => {
+                    format!("{check}: namespace {namespace:?}")
+                }
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Reads `podguard.io/exempt` from the object's metadata and its pod template's metadata
+/// (Pods created from a template inherit only the latter, so both count). An exemption
+/// without a reason, or naming an unknown check, is reported and ignored.
+fn annotation_exemptions(
+    kind: WorkloadKind,
+    object: &Value,
+    pod: &PodView,
+) -> (Vec<(CheckId, String)>, Vec<String>) {
+    let mut sources = vec![(
+        FieldPath::root().key("metadata").key("annotations"),
+        object
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object),
+    )];
+    if kind != WorkloadKind::Pod {
+        sources.push((pod.metadata_path.key("annotations"), pod.annotations()));
+    }
+    let mut exempt = Vec::new();
+    let mut warnings = Vec::new();
+    for (path, annotations) in sources {
+        let Some(annotations) = annotations else {
+            continue;
+        };
+        let Some(list) = annotations.get(EXEMPT_ANNOTATION) else {
+            continue;
+        };
+        let reason = annotations
+            .get(EXEMPT_REASON_ANNOTATION)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|r| !r.is_empty());
+        let Some(reason) = reason else {
+            warnings.push(format!(
+                "podguard: {path}[{EXEMPT_ANNOTATION:?}] is ignored: add a non-empty {EXEMPT_REASON_ANNOTATION} beside it"
+            ));
+            continue;
+        };
+        for id in list
+            .as_str()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+        {
+            match CheckId::parse(id) {
+                Some(check) if !exempt.iter().any(|(c, _)| *c == check) => {
+                    exempt.push((check, reason.to_owned()))
+                }
+                Some(_) => {}
+                None => warnings.push(format!(
+                    "podguard: {path}[{EXEMPT_ANNOTATION:?}] names unknown check {id:?}; known: {}",
+                    CheckId::ALL.map(CheckId::as_str).join(",")
+                )),
+            }
+        }
+    }
+    (exempt, warnings)
+}
+
+fn is_being_deleted(object: &Value) -> bool {
+    object
+        .get("metadata")
+        .and_then(|m| m.get("deletionTimestamp"))
+        .is_some_and(|t| !t.is_null())
+}
+
+fn pod_unchanged(kind: WorkloadKind, object: &Value, old: Option<&Value>) -> bool {
+    let path = kind.pod_defining_path();
+    match old {
+        Some(old) => path.lookup(object) == path.lookup(old),
+        None => false,
+    }
+}
+
+/// Names of ephemeral containers in `object` that `old` does not have; ephemeral
+/// containers can only be added, never changed or removed.
+fn added_ephemeral_containers(object: &Value, old: Option<&Value>) -> Vec<String> {
+    let names = |pod: Option<&Value>| -> Vec<String> {
+        pod.and_then(|p| p.get("spec"))
+            .and_then(|s| s.get("ephemeralContainers"))
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let before = names(old);
+    names(Some(object))
+        .into_iter()
+        .filter(|name| !before.contains(name))
+        .collect()
+}
