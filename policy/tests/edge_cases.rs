@@ -1,0 +1,2274 @@
+//! The edge cases of REFERENCE.md ("Edge cases") and DESIGN.md, driven through the policy
+//! crate's public API only: settings in, admission requests in, outcomes out.
+//!
+//! Every test starts from an object that passes every default check and breaks exactly
+//! what it is about, so the exact check ids, field paths and messages can be asserted.
+
+mod support {
+    #![allow(dead_code)]
+
+    use podguard_policy::{
+        AdmissionRequest, Outcome, Policy, Violation, evaluate, policy_from_settings,
+    };
+    use serde_json::{Map, Value, json};
+
+    // ---- objects -------------------------------------------------------------------
+
+    /// A container that passes every default container check; it declares no port.
+    pub fn container(name: &str) -> Value {
+        json!({
+            "name": name,
+            "image": format!("registry.example.com/shop/{name}:1.4.2"),
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "readOnlyRootFilesystem": true,
+                "capabilities": {"drop": ["ALL"]}
+            },
+            "resources": {
+                "limits": {"cpu": "500m", "memory": "256Mi"},
+                "requests": {"cpu": "100m", "memory": "128Mi"}
+            }
+        })
+    }
+
+    /// The `app` container: compliant, and declares TCP port 9090 named `metrics`.
+    pub fn app() -> Value {
+        let mut c = container("app");
+        c["ports"] = json!([{"name": "metrics", "containerPort": 9090, "protocol": "TCP"}]);
+        c
+    }
+
+    /// The three Prometheus annotations naming port 9090.
+    pub fn prometheus() -> Value {
+        json!({
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": "9090",
+            "prometheus.io/path": "/metrics"
+        })
+    }
+
+    /// A Pod named `web` in `shop` that passes every default check.
+    pub fn pod_with(containers: Vec<Value>) -> Value {
+        json!({
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": "web",
+                "namespace": "shop",
+                "labels": {"app": "web"},
+                "annotations": prometheus()
+            },
+            "spec": {
+                "securityContext": {
+                    "runAsNonRoot": true,
+                    "seccompProfile": {"type": "RuntimeDefault"}
+                },
+                "containers": containers
+            }
+        })
+    }
+
+    /// [`pod_with`] the single [`app`] container.
+    pub fn pod() -> Value {
+        pod_with(vec![app()])
+    }
+
+    fn template_of(pod: &Value) -> Value {
+        let mut metadata = Map::new();
+        for key in ["labels", "annotations"] {
+            if let Some(value) = pod["metadata"].get(key) {
+                metadata.insert(key.to_owned(), value.clone());
+            }
+        }
+        json!({"metadata": metadata, "spec": pod["spec"].clone()})
+    }
+
+    /// A Deployment `web` whose template is `pod`'s labels, annotations and spec.
+    pub fn deployment(pod: &Value) -> Value {
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "labels": {"app": "web"}},
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": template_of(pod)
+            }
+        })
+    }
+
+    /// A CronJob `nightly` whose job template's pod template is `pod`'s.
+    pub fn cronjob(pod: &Value) -> Value {
+        let mut template = template_of(pod);
+        template["spec"]["restartPolicy"] = json!("OnFailure");
+        json!({
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "nightly", "namespace": "shop"},
+            "spec": {
+                "schedule": "0 3 * * *",
+                "jobTemplate": {"spec": {"template": template}}
+            }
+        })
+    }
+
+    fn segments(pointer: &str) -> Vec<String> {
+        assert!(pointer.starts_with('/'), "{pointer} is not a JSON pointer");
+        pointer[1..]
+            .split('/')
+            .map(|s| s.replace("~1", "/").replace("~0", "~"))
+            .collect()
+    }
+
+    /// Sets the value at a JSON pointer, creating missing maps on the way.
+    pub fn set(target: &mut Value, pointer: &str, value: Value) {
+        let segments = segments(pointer);
+        let (last, parents) = segments.split_last().expect("a non-empty pointer");
+        let mut current = target;
+        for segment in parents {
+            current = match current {
+                Value::Array(items) => &mut items[segment.parse::<usize>().expect("an index")],
+                Value::Object(map) => map
+                    .entry(segment.clone())
+                    .or_insert_with(|| Value::Object(Map::new())),
+                other => panic!("cannot walk through {other} at {segment} of {pointer}"),
+            };
+        }
+        match current {
+            Value::Array(items) => items[last.parse::<usize>().expect("an index")] = value,
+            Value::Object(map) => {
+                map.insert(last.clone(), value);
+            }
+            other => panic!("cannot set {pointer} inside {other}"),
+        }
+    }
+
+    /// Removes the map entry at a JSON pointer; panics when it is absent, so a test never
+    /// silently removes nothing.
+    pub fn remove(target: &mut Value, pointer: &str) {
+        let segments = segments(pointer);
+        let (last, parents) = segments.split_last().expect("a non-empty pointer");
+        let parent_pointer: String = parents.iter().map(|s| format!("/{s}")).collect();
+        let parent = target
+            .pointer_mut(&parent_pointer)
+            .and_then(Value::as_object_mut)
+            .unwrap_or_else(|| panic!("no map at {parent_pointer:?}"));
+        assert!(parent.remove(last).is_some(), "nothing to remove at {pointer}");
+    }
+
+    // ---- requests and settings -----------------------------------------------------
+
+    /// An AdmissionRequest (as JSON) for `object`, kind and namespace taken from it.
+    pub fn review(operation: &str, object: &Value) -> Value {
+        let api_version = object["apiVersion"].as_str().unwrap_or("v1");
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        json!({
+            "uid": "705ab4f5-6393-11e8-b7cc-42010a800002",
+            "kind": {"group": group, "version": version, "kind": &object["kind"]},
+            "operation": operation,
+            "namespace": object["metadata"]["namespace"].as_str().unwrap_or("shop"),
+            "name": &object["metadata"]["name"],
+            "object": object,
+            "dryRun": false
+        })
+    }
+
+    /// An UPDATE from `old` to `new`.
+    pub fn update_review(old: &Value, new: &Value) -> Value {
+        let mut review = review("UPDATE", new);
+        review["oldObject"] = old.clone();
+        review
+    }
+
+    /// Parses a request as a host would.
+    pub fn request(review: &Value) -> AdmissionRequest {
+        serde_json::from_value(review.clone())
+            .unwrap_or_else(|err| panic!("request does not parse: {err}\n{review:#}"))
+    }
+
+    /// Compiles runtime settings layered over the embedded requirements.
+    pub fn policy(settings: &Value) -> Policy {
+        policy_from_settings(settings)
+            .unwrap_or_else(|err| panic!("settings {settings} were refused: {err}"))
+    }
+
+    /// Evaluates one request under `settings`.
+    pub fn judge(settings: &Value, review: &Value) -> Outcome {
+        evaluate(&policy(settings), &request(review))
+    }
+
+    /// Evaluates a CREATE of `object` under `settings`.
+    pub fn create(settings: &Value, object: &Value) -> Outcome {
+        judge(settings, &review("CREATE", object))
+    }
+
+    /// No runtime settings: the embedded requirements alone.
+    pub fn defaults() -> Value {
+        json!({})
+    }
+
+    /// Settings that set only the given checks' modes.
+    pub fn modes(pairs: &[(&str, &str)]) -> Value {
+        let mut checks = Map::new();
+        for (check, mode) in pairs {
+            checks.insert((*check).to_owned(), json!({"mode": mode}));
+        }
+        json!({"checks": checks})
+    }
+
+    /// Every check that has a mutation, in mutate mode.
+    pub fn mutate_all() -> Value {
+        modes(&[
+            ("run-as-non-root", "mutate"),
+            ("drop-capabilities", "mutate"),
+            ("resource-limits", "mutate"),
+            ("prometheus-annotations", "mutate"),
+            ("no-privilege-escalation", "mutate"),
+            ("read-only-root-filesystem", "mutate"),
+            ("seccomp-profile", "mutate"),
+        ])
+    }
+
+    // ---- assertions ----------------------------------------------------------------
+
+    /// The whole outcome, for failure messages.
+    pub fn show(o: &Outcome) -> String {
+        let mut out = format!(
+            "accepted: {}\nmessage: {:?}\nwarnings: {:#?}\nviolations:\n",
+            o.accepted, o.message, o.warnings
+        );
+        for v in &o.violations {
+            out.push_str(&format!(
+                "  [{} | {} | {:?} | fixable={} | container={:?} | field={}] {}\n",
+                v.check, v.mode, v.disposition, v.fixable, v.container, v.field, v.message
+            ));
+        }
+        out.push_str(&format!(
+            "audit annotations: {:?}\nexemptions: {:?}\nmutated: {}",
+            o.audit_annotations,
+            o.exemptions,
+            o.mutated_object.is_some()
+        ));
+        out
+    }
+
+    /// The violations of one check.
+    pub fn of<'o>(o: &'o Outcome, check: &str) -> Vec<&'o Violation> {
+        o.violations
+            .iter()
+            .filter(|v| v.check.as_str() == check)
+            .collect()
+    }
+
+    /// The distinct check ids violated, sorted.
+    pub fn checks(o: &Outcome) -> Vec<&'static str> {
+        let mut ids: Vec<&'static str> = o.violations.iter().map(|v| v.check.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+
+    /// The violated check ids are exactly `expected`.
+    #[track_caller]
+    pub fn assert_checks(o: &Outcome, expected: &[&str], context: &str) {
+        let mut expected = expected.to_vec();
+        expected.sort_unstable();
+        assert_eq!(
+            checks(o),
+            expected,
+            "{context}: violated checks\n  expected: {expected:?}\n  actual:   {:?}\n{}",
+            checks(o),
+            show(o)
+        );
+    }
+
+    /// The fields one check reports are exactly `expected` (in any order).
+    #[track_caller]
+    pub fn assert_fields(o: &Outcome, check: &str, expected: &[&str], context: &str) {
+        let mut actual: Vec<&str> = of(o, check).iter().map(|v| v.field.as_str()).collect();
+        actual.sort_unstable();
+        let mut expected = expected.to_vec();
+        expected.sort_unstable();
+        assert_eq!(
+            actual,
+            expected,
+            "{context}: fields of {check}\n  expected: {expected:?}\n  actual:   {actual:?}\n{}",
+            show(o)
+        );
+    }
+
+    /// The one violation of `check` at `field`.
+    #[track_caller]
+    pub fn violation<'o>(o: &'o Outcome, check: &str, field: &str) -> &'o Violation {
+        let found: Vec<&Violation> = of(o, check)
+            .into_iter()
+            .filter(|v| v.field == field)
+            .collect();
+        match found.as_slice() {
+            [one] => one,
+            _ => panic!(
+                "expected exactly one {check} violation at {field}, found {}\n{}",
+                found.len(),
+                show(o)
+            ),
+        }
+    }
+
+    /// `text` contains every needle.
+    #[track_caller]
+    pub fn assert_contains(text: &str, needles: &[&str], context: &str) {
+        for needle in needles {
+            assert!(
+                text.contains(needle),
+                "{context}: expected to find {needle:?}\n  in: {text:?}"
+            );
+        }
+    }
+
+    /// Some warning contains every needle.
+    #[track_caller]
+    pub fn assert_warning(o: &Outcome, needles: &[&str], context: &str) {
+        assert!(
+            o.warnings
+                .iter()
+                .any(|w| needles.iter().all(|n| w.contains(n))),
+            "{context}: expected a warning containing {needles:?}\n{}",
+            show(o)
+        );
+    }
+
+    /// Accepted with nothing to say: no violation, warning, mutation or message.
+    #[track_caller]
+    pub fn assert_clean(o: &Outcome, context: &str) {
+        assert!(
+            o.accepted
+                && o.violations.is_empty()
+                && o.warnings.is_empty()
+                && o.mutated_object.is_none()
+                && o.message.is_none(),
+            "{context}: expected a clean accept\n{}",
+            show(o)
+        );
+    }
+
+    /// Accepted without looking: the answer of a request podguard does not judge.
+    #[track_caller]
+    pub fn assert_untouched(o: &Outcome, context: &str) {
+        assert!(
+            o.accepted
+                && o.message.is_none()
+                && o.warnings.is_empty()
+                && o.mutated_object.is_none()
+                && o.audit_annotations.is_empty()
+                && o.violations.is_empty()
+                && o.exemptions.is_empty(),
+            "{context}: expected an untouched accept\n{}",
+            show(o)
+        );
+    }
+
+    /// Rejected.
+    #[track_caller]
+    pub fn assert_rejected(o: &Outcome, context: &str) {
+        assert!(
+            !o.accepted && o.mutated_object.is_none() && o.message.is_some(),
+            "{context}: expected a rejection without a mutated object\n{}",
+            show(o)
+        );
+    }
+
+    /// The mutated object of an accepted outcome.
+    #[track_caller]
+    pub fn mutated<'o>(o: &'o Outcome, context: &str) -> &'o Value {
+        assert!(o.accepted, "{context}: expected an accept\n{}", show(o));
+        o.mutated_object
+            .as_ref()
+            .unwrap_or_else(|| panic!("{context}: expected a mutated object\n{}", show(o)))
+    }
+
+    /// The exact serialisation, for byte-identity checks.
+    pub fn text(value: &Value) -> String {
+        serde_json::to_string(value).expect("JSON serialises")
+    }
+
+    /// `before` and `after` serialise to the same bytes.
+    #[track_caller]
+    pub fn assert_same_bytes(before: &Value, after: &Value, what: &str) {
+        assert_eq!(
+            text(before),
+            text(after),
+            "{what} must stay byte-identical\n  before: {}\n  after:  {}",
+            text(before),
+            text(after)
+        );
+    }
+
+    /// Equal JSON values, printing both.
+    #[track_caller]
+    pub fn assert_json(actual: &Value, expected: &Value, what: &str) {
+        assert_eq!(
+            actual, expected,
+            "{what}\n  expected: {expected:#}\n  actual:   {actual:#}"
+        );
+    }
+}
+
+use podguard_policy::{
+    CheckId, Disposition, ExemptedBy, Mode, WorkloadKind, evaluate_object, settings_from_overrides,
+    validate_payload, validate_settings_payload,
+};
+use serde_json::{Value, json};
+use support::*;
+
+// =====================================================================================
+// run-as-non-root (REFERENCE 1-3)
+// =====================================================================================
+
+#[test]
+fn baseline_objects_pass_every_default_check() {
+    for (name, object) in [
+        ("pod", pod()),
+        ("deployment", deployment(&pod())),
+        ("cronjob", cronjob(&pod())),
+    ] {
+        assert_clean(&create(&defaults(), &object), name);
+        assert_clean(&create(&mutate_all(), &object), name);
+    }
+}
+
+#[test]
+fn container_run_as_non_root_false_overrides_pod_true() {
+    let mut p = pod_with(vec![app(), container("sidecar")]);
+    set(
+        &mut p,
+        "/spec/containers/1/securityContext/runAsNonRoot",
+        json!(false),
+    );
+    let o = create(&defaults(), &deployment(&p));
+
+    assert_rejected(&o, "container false beats pod true");
+    assert_checks(&o, &["run-as-non-root"], "only the overriding container");
+    let field = "spec.template.spec.containers[1].securityContext.runAsNonRoot";
+    let v = violation(&o, "run-as-non-root", field);
+    assert_eq!(v.container.as_deref(), Some("sidecar"), "{}", show(&o));
+    assert_eq!(
+        v.message,
+        format!(r#"run-as-non-root: container "sidecar" ({field}) is false: set it to true"#)
+    );
+    assert!(!v.fixable, "an explicit false is the user's choice: {v:?}");
+    assert_eq!(v.disposition, Disposition::Rejected);
+    assert_eq!(
+        o.message.as_deref(),
+        Some(
+            format!(
+                "Deployment \"web\" violates podguard's requirements (1 violation):\n{}",
+                v.message
+            )
+            .as_str()
+        )
+    );
+
+    // The reverse: a container's true beats the pod's false.
+    let mut p = pod();
+    set(&mut p, "/spec/securityContext/runAsNonRoot", json!(false));
+    set(
+        &mut p,
+        "/spec/containers/0/securityContext/runAsNonRoot",
+        json!(true),
+    );
+    assert_clean(&create(&defaults(), &p), "container true beats pod false");
+}
+
+#[test]
+fn run_as_non_root_true_with_uid_0_is_refused_by_the_kubelet() {
+    // (case, pod securityContext additions, container securityContext additions, field)
+    let cases: [(&str, Value, Value, Option<&str>); 5] = [
+        (
+            "pod runAsUser 0 under pod runAsNonRoot",
+            json!({"runAsUser": 0}),
+            json!({}),
+            Some("spec.securityContext.runAsUser"),
+        ),
+        (
+            "container runAsUser 0 under pod runAsNonRoot",
+            json!({}),
+            json!({"runAsUser": 0}),
+            Some("spec.containers[0].securityContext.runAsUser"),
+        ),
+        (
+            "container runAsNonRoot and runAsUser 0",
+            json!({"runAsNonRoot": null}),
+            json!({"runAsNonRoot": true, "runAsUser": 0}),
+            Some("spec.containers[0].securityContext.runAsUser"),
+        ),
+        (
+            "pod runAsUser 0 under container runAsNonRoot",
+            json!({"runAsNonRoot": null, "runAsUser": 0}),
+            json!({"runAsNonRoot": true}),
+            Some("spec.securityContext.runAsUser"),
+        ),
+        (
+            "container runAsUser 1000 overrides pod runAsUser 0",
+            json!({"runAsUser": 0}),
+            json!({"runAsUser": 1000}),
+            None,
+        ),
+    ];
+    for (case, pod_sc, container_sc, field) in cases {
+        let mut p = pod();
+        for (key, value) in pod_sc.as_object().unwrap() {
+            set(&mut p, &format!("/spec/securityContext/{key}"), value.clone());
+        }
+        for (key, value) in container_sc.as_object().unwrap() {
+            set(
+                &mut p,
+                &format!("/spec/containers/0/securityContext/{key}"),
+                value.clone(),
+            );
+        }
+        for settings in [defaults(), mutate_all()] {
+            let o = create(&settings, &p);
+            let Some(field) = field else {
+                assert_clean(&o, case);
+                continue;
+            };
+            assert_rejected(&o, case);
+            assert_checks(&o, &["run-as-non-root"], case);
+            let v = violation(&o, "run-as-non-root", field);
+            assert_eq!(v.container.as_deref(), Some("app"), "{case}");
+            assert_contains(
+                &v.message,
+                &[
+                    field,
+                    "uid 0",
+                    "runAsNonRoot: true",
+                    "the kubelet will refuse to start it",
+                    "set a non-zero uid",
+                ],
+                case,
+            );
+            assert!(!v.fixable, "{case}: uid 0 is never fixed for the user");
+        }
+    }
+}
+
+#[test]
+fn run_as_user_without_run_as_non_root_is_a_violation_and_mutate_adds_it() {
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/runAsNonRoot");
+    set(&mut p, "/spec/securityContext/runAsUser", json!(1001));
+    set(&mut p, "/spec/futureField", json!({"x": 1}));
+    set(&mut p, "/spec/containers/0/futureField", json!({"x": 1}));
+
+    let o = create(&defaults(), &p);
+    assert_rejected(&o, "runAsUser alone");
+    assert_checks(&o, &["run-as-non-root"], "runAsUser alone");
+    let field = "spec.containers[0].securityContext.runAsNonRoot";
+    let v = violation(&o, "run-as-non-root", field);
+    assert_contains(
+        &v.message,
+        &["is unset while runAsUser is 1001", "set runAsNonRoot: true"],
+        "message suggests runAsNonRoot",
+    );
+    assert!(v.fixable);
+
+    let settings = modes(&[("run-as-non-root", "mutate")]);
+    let o = create(&settings, &p);
+    let m = mutated(&o, "mutate adds runAsNonRoot");
+    assert_json(
+        &m["spec"]["securityContext"],
+        &json!({"runAsUser": 1001, "seccompProfile": {"type": "RuntimeDefault"}, "runAsNonRoot": true}),
+        "the pod's securityContext gains runAsNonRoot: true and keeps the rest",
+    );
+    assert_same_bytes(
+        &p["spec"]["containers"],
+        &m["spec"]["containers"],
+        "containers",
+    );
+    assert_json(&m["spec"]["futureField"], &json!({"x": 1}), "pod futureField");
+    assert_eq!(
+        violation(&o, "run-as-non-root", field).disposition,
+        Disposition::Fixed
+    );
+    assert_eq!(
+        o.audit_annotations.get("mutated").map(String::as_str),
+        Some("run-as-non-root")
+    );
+    assert_clean(
+        &create(&settings, m),
+        "the mutated pod validates clean under the same settings",
+    );
+
+    // A container-level runAsUser: the message names it, the fix still goes on the pod.
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/runAsNonRoot");
+    set(
+        &mut p,
+        "/spec/containers/0/securityContext/runAsUser",
+        json!(1001),
+    );
+    let o = create(&defaults(), &p);
+    assert_contains(
+        &violation(&o, "run-as-non-root", field).message,
+        &["runAsUser is 1001", "runAsNonRoot: true"],
+        "container runAsUser",
+    );
+    let o = create(&settings, &p);
+    let m = mutated(&o, "container runAsUser, mutate");
+    assert_eq!(m["spec"]["securityContext"]["runAsNonRoot"], json!(true));
+    assert_same_bytes(&p["spec"]["containers"], &m["spec"]["containers"], "containers");
+}
+
+#[test]
+fn default_run_as_user_is_set_on_the_pod_only_where_unset() {
+    let settings = json!({"checks": {"run-as-non-root": {"mode": "mutate", "defaultRunAsUser": 10001}}});
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/runAsNonRoot");
+    let o = create(&settings, &p);
+    let m = mutated(&o, "defaultRunAsUser");
+    assert_json(
+        &m["spec"]["securityContext"],
+        &json!({"seccompProfile": {"type": "RuntimeDefault"}, "runAsNonRoot": true, "runAsUser": 10001}),
+        "runAsNonRoot and the default uid",
+    );
+
+    set(&mut p, "/spec/securityContext/runAsUser", json!(2000));
+    let o = create(&settings, &p);
+    let m = mutated(&o, "defaultRunAsUser with a uid already set");
+    assert_eq!(
+        m["spec"]["securityContext"]["runAsUser"],
+        json!(2000),
+        "a uid the user chose is never overwritten"
+    );
+}
+
+#[test]
+fn init_and_ephemeral_containers_count_for_run_as_non_root() {
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/runAsNonRoot");
+    set(
+        &mut p,
+        "/spec/containers/0/securityContext/runAsNonRoot",
+        json!(true),
+    );
+    set(&mut p, "/spec/initContainers", json!([container("setup")]));
+    let o = create(&defaults(), &p);
+    assert_checks(&o, &["run-as-non-root"], "init container");
+    let v = violation(
+        &o,
+        "run-as-non-root",
+        "spec.initContainers[0].securityContext.runAsNonRoot",
+    );
+    assert_eq!(v.container.as_deref(), Some("setup"));
+    assert_contains(&v.message, &[r#"container "setup""#, "must be true"], "init");
+
+    // Ephemeral containers exist only on a running pod: judge it as audit would.
+    set(
+        &mut p,
+        "/spec/ephemeralContainers",
+        json!([{
+            "name": "debugger",
+            "image": "busybox:1.36",
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "readOnlyRootFilesystem": true,
+                "capabilities": {"drop": ["ALL"]}
+            }
+        }]),
+    );
+    let o = evaluate_object(&policy(&defaults()), WorkloadKind::Pod, &p);
+    assert_checks(&o, &["run-as-non-root"], "init and ephemeral");
+    assert_fields(
+        &o,
+        "run-as-non-root",
+        &[
+            "spec.initContainers[0].securityContext.runAsNonRoot",
+            "spec.ephemeralContainers[0].securityContext.runAsNonRoot",
+        ],
+        "init and ephemeral",
+    );
+    let v = violation(
+        &o,
+        "run-as-non-root",
+        "spec.ephemeralContainers[0].securityContext.runAsNonRoot",
+    );
+    assert_eq!(v.container.as_deref(), Some("debugger"));
+}
+
+// =====================================================================================
+// drop-capabilities and privileged (REFERENCE 4-5)
+// =====================================================================================
+
+#[test]
+fn capability_names_compare_case_insensitively_without_the_cap_prefix() {
+    let caps = "/spec/containers/0/securityContext/capabilities";
+    let base = "spec.containers[0].securityContext.capabilities";
+    // (case, capabilities, expected (field, message parts) or None for a pass)
+    let cases: Vec<(&str, Value, Option<(String, Vec<&str>)>)> = vec![
+        (
+            "add cap_sys_admin",
+            json!({"drop": ["ALL"], "add": ["cap_sys_admin"]}),
+            Some((
+                format!("{base}.add[0]"),
+                vec!["\"cap_sys_admin\"", "(SYS_ADMIN)", "only NET_BIND_SERVICE may be added"],
+            )),
+        ),
+        (
+            "add SYS_ADMIN",
+            json!({"drop": ["ALL"], "add": ["SYS_ADMIN"]}),
+            Some((format!("{base}.add[0]"), vec!["(SYS_ADMIN)", "remove it"])),
+        ),
+        (
+            "add CAP_SYS_ADMIN after an allowed one",
+            json!({"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "CAP_SYS_ADMIN"]}),
+            Some((
+                format!("{base}.add[1]"),
+                vec!["\"CAP_SYS_ADMIN\"", "(SYS_ADMIN)"],
+            )),
+        ),
+        ("drop all", json!({"drop": ["all"]}), None),
+        ("drop ALL", json!({"drop": ["ALL"]}), None),
+        ("drop Cap_All", json!({"drop": ["Cap_All"]}), None),
+        (
+            "drop ALL add NET_BIND_SERVICE",
+            json!({"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}),
+            None,
+        ),
+        (
+            "drop ALL add net_bind_service",
+            json!({"drop": ["ALL"], "add": ["net_bind_service"]}),
+            None,
+        ),
+        (
+            "drop ALL add CAP_NET_BIND_SERVICE",
+            json!({"drop": ["ALL"], "add": ["CAP_NET_BIND_SERVICE"]}),
+            None,
+        ),
+        (
+            "drop only some",
+            json!({"drop": ["NET_RAW", "cap_chown"]}),
+            Some((format!("{base}.drop"), vec!["must include ALL"])),
+        ),
+        (
+            "no drop at all",
+            json!({}),
+            Some((format!("{base}.drop"), vec!["must include ALL"])),
+        ),
+    ];
+    for (case, capabilities, expected) in cases {
+        let mut p = pod();
+        set(&mut p, caps, capabilities);
+        let o = create(&defaults(), &p);
+        match expected {
+            None => assert_clean(&o, case),
+            Some((field, parts)) => {
+                assert_rejected(&o, case);
+                assert_checks(&o, &["drop-capabilities"], case);
+                assert_eq!(of(&o, "drop-capabilities").len(), 1, "{case}\n{}", show(&o));
+                let v = violation(&o, "drop-capabilities", &field);
+                assert_contains(&v.message, &parts, case);
+                assert_eq!(v.container.as_deref(), Some("app"), "{case}");
+            }
+        }
+    }
+}
+
+#[test]
+fn drop_all_lowercase_passes_and_mutate_rewrites_it_to_all() {
+    let mut p = pod_with(vec![app(), container("sidecar")]);
+    set(
+        &mut p,
+        "/spec/containers/0/securityContext/capabilities/drop",
+        json!(["NET_RAW", "all"]),
+    );
+    set(&mut p, "/spec/containers/0/futureField", json!({"x": 1}));
+    set(&mut p, "/spec/futureField", json!({"x": 1}));
+
+    let o = create(&defaults(), &p);
+    assert_clean(&o, "enforce mode reads `all` as ALL");
+
+    let settings = modes(&[("drop-capabilities", "mutate")]);
+    let o = create(&settings, &p);
+    let m = mutated(&o, "mutate normalises `all`");
+    assert!(o.violations.is_empty(), "a spelling is not a violation\n{}", show(&o));
+    let mut expected_app = p["spec"]["containers"][0].clone();
+    set(
+        &mut expected_app,
+        "/securityContext/capabilities/drop",
+        json!(["NET_RAW", "ALL"]),
+    );
+    assert_same_bytes(&expected_app, &m["spec"]["containers"][0], "app with drop rewritten in place");
+    assert_same_bytes(
+        &p["spec"]["containers"][1],
+        &m["spec"]["containers"][1],
+        "untouched sidecar",
+    );
+    assert_json(&m["spec"]["futureField"], &json!({"x": 1}), "pod futureField");
+    assert_eq!(
+        o.audit_annotations.get("mutated").map(String::as_str),
+        Some("drop-capabilities")
+    );
+    assert_clean(&create(&settings, m), "normalised drop is stable");
+}
+
+#[test]
+fn privileged_reports_no_privileged_and_drop_capabilities() {
+    let mut p = pod();
+    set(
+        &mut p,
+        "/spec/containers/0/securityContext/privileged",
+        json!(true),
+    );
+    remove(
+        &mut p,
+        "/spec/containers/0/securityContext/allowPrivilegeEscalation",
+    );
+    let o = create(&defaults(), &p);
+    assert_rejected(&o, "privileged");
+    assert_checks(
+        &o,
+        &["no-privileged", "drop-capabilities", "no-privilege-escalation"],
+        "privileged",
+    );
+    let field = "spec.containers[0].securityContext.privileged";
+    assert_contains(
+        &violation(&o, "no-privileged", field).message,
+        &["is true: remove it"],
+        "no-privileged",
+    );
+    let caps = violation(&o, "drop-capabilities", field);
+    assert_contains(
+        &caps.message,
+        &["grants every capability whatever capabilities.drop says"],
+        "no false pass for drop ALL",
+    );
+    let escalation = violation(
+        &o,
+        "no-privilege-escalation",
+        "spec.containers[0].securityContext.allowPrivilegeEscalation",
+    );
+    assert!(!escalation.fixable, "the API refuses allowPrivilegeEscalation: false beside privileged");
+
+    // Mutate: the ordinary container gets allowPrivilegeEscalation: false, the privileged
+    // one does not (the API would refuse the object).
+    let mut p = pod_with(vec![app(), container("worker")]);
+    set(
+        &mut p,
+        "/spec/containers/0/securityContext/privileged",
+        json!(true),
+    );
+    remove(
+        &mut p,
+        "/spec/containers/0/securityContext/allowPrivilegeEscalation",
+    );
+    remove(
+        &mut p,
+        "/spec/containers/1/securityContext/allowPrivilegeEscalation",
+    );
+    let o = create(&mutate_all(), &p);
+    assert_rejected(&o, "privileged under mutate");
+    let privileged = violation(
+        &o,
+        "no-privilege-escalation",
+        "spec.containers[0].securityContext.allowPrivilegeEscalation",
+    );
+    assert!(!privileged.fixable, "{privileged:?}");
+    assert_eq!(privileged.disposition, Disposition::Rejected);
+    assert_contains(&privileged.message, &["refuses", "privileged: true"], "why not fixed");
+    let worker = violation(
+        &o,
+        "no-privilege-escalation",
+        "spec.containers[1].securityContext.allowPrivilegeEscalation",
+    );
+    assert!(worker.fixable);
+    assert_eq!(worker.disposition, Disposition::Fixed);
+    let message = o.message.as_deref().unwrap();
+    assert_contains(
+        message,
+        &[
+            "no-privileged: container \"app\"",
+            "no-privilege-escalation: container \"app\"",
+        ],
+        "rejection",
+    );
+    assert!(
+        !message.contains("container \"worker\""),
+        "the worker was fixed: {message}"
+    );
+    assert!(!o.audit_annotations.contains_key("mutated"), "{}", show(&o));
+}
+
+#[test]
+fn added_cap_sys_admin_spelled_exactly_blocks_the_escalation_fix() {
+    // The API compares "CAP_SYS_ADMIN" exactly when refusing allowPrivilegeEscalation: false.
+    for (add, fixable) in [("CAP_SYS_ADMIN", false), ("SYS_ADMIN", true)] {
+        let mut p = pod();
+        set(
+            &mut p,
+            "/spec/containers/0/securityContext/capabilities/add",
+            json!([add]),
+        );
+        remove(
+            &mut p,
+            "/spec/containers/0/securityContext/allowPrivilegeEscalation",
+        );
+        let o = create(&mutate_all(), &p);
+        let v = violation(
+            &o,
+            "no-privilege-escalation",
+            "spec.containers[0].securityContext.allowPrivilegeEscalation",
+        );
+        assert_eq!(v.fixable, fixable, "add {add}\n{}", show(&o));
+    }
+}
+
+// =====================================================================================
+// resource-limits (REFERENCE 6-9)
+// =====================================================================================
+
+fn with_resources(resources: Value) -> Value {
+    let mut p = pod();
+    set(&mut p, "/spec/containers/0/resources", resources);
+    p
+}
+
+#[test]
+fn a_missing_request_counts_as_its_limit_unless_explicit_requests_are_required() {
+    let p = with_resources(json!({"limits": {"cpu": "500m", "memory": "256Mi"}}));
+    assert_clean(&create(&defaults(), &p), "limits alone");
+    assert_clean(
+        &create(&defaults(), &deployment(&p)),
+        "limits alone in a template (never defaulted by the API server)",
+    );
+
+    let explicit = json!({"checks": {"resource-limits": {"requireExplicitRequests": true}}});
+    let o = create(&explicit, &p);
+    assert_rejected(&o, "explicit requests");
+    assert_checks(&o, &["resource-limits"], "explicit requests");
+    assert_fields(
+        &o,
+        "resource-limits",
+        &[
+            "spec.containers[0].resources.requests.cpu",
+            "spec.containers[0].resources.requests.memory",
+        ],
+        "explicit requests",
+    );
+    assert_contains(
+        &violation(&o, "resource-limits", "spec.containers[0].resources.requests.cpu").message,
+        &["must be set (e.g. 100m)"],
+        "requests.cpu",
+    );
+
+    // Mutate fills requests, never above their limits.
+    let settings = json!({"checks": {"resource-limits": {"mode": "mutate", "requireExplicitRequests": true}}});
+    let p = with_resources(json!({"limits": {"cpu": "50m", "memory": "256Mi"}}));
+    let o = create(&settings, &p);
+    let m = mutated(&o, "fill requests");
+    assert_json(
+        &m["spec"]["containers"][0]["resources"],
+        &json!({"limits": {"cpu": "50m", "memory": "256Mi"}, "requests": {"cpu": "50m", "memory": "128Mi"}}),
+        "requests filled from defaults, capped at the limit",
+    );
+    assert_clean(&create(&settings, m), "filled requests are clean");
+}
+
+#[test]
+fn a_request_above_its_limit_names_both_quantities() {
+    let p = with_resources(json!({
+        "limits": {"cpu": "500m", "memory": "512Mi"},
+        "requests": {"cpu": "1", "memory": "1Gi"}
+    }));
+    let o = create(&defaults(), &p);
+    assert_rejected(&o, "request above limit");
+    assert_checks(&o, &["resource-limits"], "request above limit");
+    assert_contains(
+        &violation(&o, "resource-limits", "spec.containers[0].resources.requests.cpu").message,
+        &["1 is above the limit 500m", "the API refuses"],
+        "cpu",
+    );
+    assert_contains(
+        &violation(&o, "resource-limits", "spec.containers[0].resources.requests.memory").message,
+        &["1Gi is above the limit 512Mi"],
+        "memory",
+    );
+    assert_eq!(of(&o, "resource-limits").len(), 2, "{}", show(&o));
+}
+
+#[test]
+fn an_invalid_quantity_is_reported_as_such() {
+    let p = with_resources(json!({
+        "limits": {"cpu": "500m", "memory": "1gi"},
+        "requests": {"cpu": "100m", "memory": "128Mi"}
+    }));
+    let o = create(&defaults(), &p);
+    assert_rejected(&o, "1gi");
+    assert_checks(&o, &["resource-limits"], "1gi");
+    assert_eq!(of(&o, "resource-limits").len(), 1, "{}", show(&o));
+    let v = violation(&o, "resource-limits", "spec.containers[0].resources.limits.memory");
+    assert_contains(&v.message, &["is not a valid quantity", "\"1gi\""], "1gi");
+    assert!(!v.fixable);
+}
+
+#[test]
+fn quantities_compare_as_values_not_strings() {
+    let field = |key: &str| format!("spec.containers[0].resources.{key}");
+    // (case, maximum settings, limits, requests, expected (field, message part))
+    let cases: Vec<(&str, Value, Value, Value, Option<(String, &str)>)> = vec![
+        (
+            "1Gi within maximum 1024Mi",
+            json!({"limits.memory": "1024Mi"}),
+            json!({"cpu": "500m", "memory": "1Gi"}),
+            json!({}),
+            None,
+        ),
+        (
+            "1025Mi above maximum 1024Mi",
+            json!({"limits.memory": "1024Mi"}),
+            json!({"cpu": "500m", "memory": "1025Mi"}),
+            json!({}),
+            Some((field("limits.memory"), "1025Mi is above the maximum 1024Mi")),
+        ),
+        (
+            "1073741824 bytes within maximum 1Gi",
+            json!({"limits.memory": "1Gi"}),
+            json!({"cpu": "500m", "memory": "1073741824"}),
+            json!({}),
+            None,
+        ),
+        (
+            "cpu 0.5 within maximum 500m",
+            json!({"limits.cpu": "500m"}),
+            json!({"cpu": "0.5", "memory": "256Mi"}),
+            json!({}),
+            None,
+        ),
+        (
+            "cpu 0.501 above maximum 500m",
+            json!({"limits.cpu": "500m"}),
+            json!({"cpu": "0.501", "memory": "256Mi"}),
+            json!({}),
+            Some((field("limits.cpu"), "0.501 is above the maximum 500m")),
+        ),
+        (
+            "cpu 1e3 within maximum 1k",
+            json!({"limits.cpu": "1k"}),
+            json!({"cpu": "1e3", "memory": "256Mi"}),
+            json!({}),
+            None,
+        ),
+        (
+            "request 500m equals limit 0.5",
+            json!({}),
+            json!({"cpu": "0.5", "memory": "256Mi"}),
+            json!({"cpu": "500m", "memory": "256Mi"}),
+            None,
+        ),
+        (
+            "request 0.5 equals limit 500m",
+            json!({}),
+            json!({"cpu": "500m", "memory": "268435456"}),
+            json!({"cpu": "0.5", "memory": "256Mi"}),
+            None,
+        ),
+        (
+            "request 0.6 above limit 500m",
+            json!({}),
+            json!({"cpu": "500m", "memory": "256Mi"}),
+            json!({"cpu": "0.6"}),
+            Some((field("requests.cpu"), "0.6 is above the limit 500m")),
+        ),
+        (
+            "cpu as a JSON number",
+            json!({"limits.cpu": "2"}),
+            json!({"cpu": 2, "memory": "256Mi"}),
+            json!({}),
+            None,
+        ),
+    ];
+    for (case, maximum, limits, requests, expected) in cases {
+        let settings = json!({"checks": {"resource-limits": {"maximum": maximum}}});
+        let p = with_resources(json!({"limits": limits, "requests": requests}));
+        let o = create(&settings, &p);
+        match expected {
+            None => assert_clean(&o, case),
+            Some((field, part)) => {
+                assert_rejected(&o, case);
+                assert_eq!(of(&o, "resource-limits").len(), 1, "{case}\n{}", show(&o));
+                assert_contains(&violation(&o, "resource-limits", &field).message, &[part], case);
+            }
+        }
+    }
+}
+
+#[test]
+fn max_limit_request_ratio_is_exact() {
+    let settings = json!({"checks": {"resource-limits": {"maxLimitRequestRatio": {"cpu": "4"}}}});
+    let cases = [
+        ("ratio exactly 4", json!({"cpu": "500m"}), true),
+        ("ratio 5", json!({"cpu": "400m"}), false),
+        ("no request counts as the limit", json!({}), true),
+    ];
+    for (case, requests, passes) in cases {
+        let p = with_resources(json!({
+            "limits": {"cpu": "2", "memory": "1Gi"},
+            "requests": requests
+        }));
+        let o = create(&settings, &p);
+        if passes {
+            assert_clean(&o, case);
+        } else {
+            assert_rejected(&o, case);
+            assert_checks(&o, &["resource-limits"], case);
+            let v = violation(&o, "resource-limits", "spec.containers[0].resources.limits.cpu");
+            assert_contains(&v.message, &["2 is more than 4 times the request 400m"], case);
+        }
+    }
+}
+
+#[test]
+fn pod_level_resources_satisfy_the_requirement() {
+    let mut p = pod();
+    remove(&mut p, "/spec/containers/0/resources");
+    set(
+        &mut p,
+        "/spec/resources",
+        json!({"limits": {"cpu": "1", "memory": "1Gi"}}),
+    );
+    assert_clean(&create(&defaults(), &p), "pod-level limits (requests count as limits)");
+
+    set(&mut p, "/spec/resources", json!({"limits": {"cpu": "1"}}));
+    let o = create(&defaults(), &p);
+    assert_checks(&o, &["resource-limits"], "pod-level cpu only");
+    assert_fields(
+        &o,
+        "resource-limits",
+        &[
+            "spec.containers[0].resources.limits.memory",
+            "spec.containers[0].resources.requests.memory",
+        ],
+        "pod-level cpu only",
+    );
+}
+
+#[test]
+fn ephemeral_containers_never_need_limits() {
+    let mut p = pod();
+    set(
+        &mut p,
+        "/spec/ephemeralContainers",
+        json!([{
+            "name": "debugger",
+            "image": "busybox:1.36",
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "readOnlyRootFilesystem": true,
+                "capabilities": {"drop": ["ALL"]}
+            }
+        }]),
+    );
+    let explicit = json!({"checks": {"resource-limits": {"requireExplicitRequests": true}}});
+    for settings in [defaults(), explicit] {
+        let o = evaluate_object(&policy(&settings), WorkloadKind::Pod, &p);
+        assert_clean(&o, "ephemeral container without resources");
+    }
+}
+
+#[test]
+fn exempt_init_containers_skips_plain_init_containers_but_not_sidecars() {
+    let mut setup = container("setup");
+    remove(&mut setup, "/resources");
+    let mut proxy = container("proxy");
+    remove(&mut proxy, "/resources");
+    proxy["restartPolicy"] = json!("Always");
+    let mut p = pod();
+    set(&mut p, "/spec/initContainers", json!([setup, proxy]));
+    let quantities = |i: usize| -> Vec<String> {
+        ["limits.cpu", "limits.memory", "requests.cpu", "requests.memory"]
+            .iter()
+            .map(|k| format!("spec.initContainers[{i}].resources.{k}"))
+            .collect()
+    };
+
+    let o = create(&defaults(), &p);
+    let mut both = quantities(0);
+    both.extend(quantities(1));
+    let both: Vec<&str> = both.iter().map(String::as_str).collect();
+    assert_fields(&o, "resource-limits", &both, "by default init containers need limits");
+
+    let exempt = json!({"checks": {"resource-limits": {"exemptInitContainers": true}}});
+    let o = create(&exempt, &p);
+    let sidecar = quantities(1);
+    let sidecar: Vec<&str> = sidecar.iter().map(String::as_str).collect();
+    assert_fields(&o, "resource-limits", &sidecar, "exemptInitContainers");
+    assert!(
+        of(&o, "resource-limits")
+            .iter()
+            .all(|v| v.container.as_deref() == Some("proxy")),
+        "{}",
+        show(&o)
+    );
+}
+
+// =====================================================================================
+// prometheus-annotations (REFERENCE 10-12)
+// =====================================================================================
+
+const PORT_FIELD: &str = r#"metadata.annotations["prometheus.io/port"]"#;
+
+#[test]
+fn the_port_annotation_must_name_a_declared_tcp_port_by_number() {
+    // (case, port annotation, extra pod edits, expected message parts or None for a pass)
+    type Edit = fn(&mut Value);
+    let cases: Vec<(&str, &str, Edit, Option<Vec<&str>>)> = vec![
+        ("declared number", "9090", |_| {}, None),
+        (
+            "undeclared number",
+            "8080",
+            |_| {},
+            Some(vec![
+                "is 8080, which no container declares as a TCP containerPort",
+            ]),
+        ),
+        (
+            "port name",
+            "metrics",
+            |_| {},
+            Some(vec![
+                r#"names port "metrics""#,
+                r#"Prometheus needs the number: set it to "9090""#,
+            ]),
+        ),
+        (
+            "unknown name",
+            "web",
+            |_| {},
+            Some(vec![r#"is "web", not a port number (1-65535)"#]),
+        ),
+        (
+            "out of range",
+            "70000",
+            |_| {},
+            Some(vec!["not a port number (1-65535)"]),
+        ),
+        (
+            "declared only by a restartable init sidecar",
+            "9901",
+            |p| {
+                let mut sidecar = container("envoy");
+                sidecar["restartPolicy"] = json!("Always");
+                sidecar["ports"] = json!([{"name": "admin", "containerPort": 9901}]);
+                set(p, "/spec/initContainers", json!([sidecar]));
+            },
+            None,
+        ),
+        (
+            "declared only by a plain init container",
+            "9901",
+            |p| {
+                let mut setup = container("setup");
+                setup["ports"] = json!([{"containerPort": 9901}]);
+                set(p, "/spec/initContainers", json!([setup]));
+            },
+            Some(vec!["is 9901, which no container declares as a TCP containerPort"]),
+        ),
+        (
+            "declared as UDP",
+            "9125",
+            |p| {
+                set(
+                    p,
+                    "/spec/containers/0/ports/1",
+                    json!({"name": "statsd", "containerPort": 9125, "protocol": "UDP"}),
+                );
+            },
+            Some(vec!["is 9125, which no container declares as a TCP containerPort"]),
+        ),
+    ];
+    for (case, port, edit, expected) in cases {
+        let mut p = pod();
+        set(&mut p, "/metadata/annotations/prometheus.io~1port", json!(port));
+        edit(&mut p);
+        let o = create(&defaults(), &p);
+        match expected {
+            None => assert_clean(&o, case),
+            Some(parts) => {
+                assert_rejected(&o, case);
+                assert_checks(&o, &["prometheus-annotations"], case);
+                let v = violation(&o, "prometheus-annotations", PORT_FIELD);
+                assert_eq!(v.container, None, "{case}: a pod-level violation");
+                assert_contains(&v.message, &parts, case);
+                assert!(
+                    v.message
+                        .starts_with(&format!("prometheus-annotations: pod ({PORT_FIELD}) ")),
+                    "{case}: {}",
+                    v.message
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn prometheus_scrape_must_be_the_string_true() {
+    let mut p = pod();
+    set(&mut p, "/metadata/annotations/prometheus.io~1scrape", json!("yes"));
+    let o = create(&defaults(), &p);
+    let v = violation(
+        &o,
+        "prometheus-annotations",
+        r#"metadata.annotations["prometheus.io/scrape"]"#,
+    );
+    assert_contains(&v.message, &[r#"must be "true", found "yes""#], "scrape");
+}
+
+#[test]
+fn prometheus_annotations_on_the_deployment_itself_do_not_count() {
+    let mut p = pod();
+    remove(&mut p, "/metadata/annotations");
+    let mut d = deployment(&p);
+    set(&mut d, "/metadata/annotations", prometheus());
+    let o = create(&defaults(), &d);
+    assert_rejected(&o, "annotations on the Deployment");
+    assert_checks(&o, &["prometheus-annotations"], "annotations on the Deployment");
+    assert_fields(
+        &o,
+        "prometheus-annotations",
+        &[
+            r#"spec.template.metadata.annotations["prometheus.io/scrape"]"#,
+            r#"spec.template.metadata.annotations["prometheus.io/port"]"#,
+            r#"spec.template.metadata.annotations["prometheus.io/path"]"#,
+        ],
+        "annotations on the Deployment",
+    );
+    assert_eq!(
+        violation(
+            &o,
+            "prometheus-annotations",
+            r#"spec.template.metadata.annotations["prometheus.io/scrape"]"#
+        )
+        .message,
+        r#"prometheus-annotations: pod template (spec.template.metadata.annotations["prometheus.io/scrape"]) must be "true""#
+    );
+}
+
+#[test]
+fn prometheus_mutate_uses_the_port_named_metrics_and_creates_the_map() {
+    let settings = modes(&[("prometheus-annotations", "mutate")]);
+    let mut p = pod_with(vec![app(), container("worker")]);
+    remove(&mut p, "/metadata/annotations");
+    set(
+        &mut p,
+        "/spec/containers/0/ports",
+        json!([
+            {"name": "http", "containerPort": 8080},
+            {"name": "metrics", "containerPort": 9102}
+        ]),
+    );
+    set(&mut p, "/spec/containers/0/futureField", json!({"x": 1}));
+    set(&mut p, "/spec/futureField", json!({"x": 1}));
+    let d = deployment(&p);
+    assert!(d["spec"]["template"]["metadata"].get("annotations").is_none());
+
+    let o = create(&settings, &d);
+    let m = mutated(&o, "prometheus mutate");
+    assert_json(
+        &m["spec"]["template"]["metadata"],
+        &json!({
+            "labels": {"app": "web"},
+            "annotations": {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": "9102",
+                "prometheus.io/path": "/metrics"
+            }
+        }),
+        "template metadata gains the three annotations",
+    );
+    assert_same_bytes(&d["metadata"], &m["metadata"], "the Deployment's own metadata");
+    assert_same_bytes(&d["spec"]["template"]["spec"], &m["spec"]["template"]["spec"], "pod spec");
+    let patch = serde_json::to_value(json_patch::diff(&d, m)).unwrap();
+    assert_json(
+        &patch,
+        &json!([{
+            "op": "add",
+            "path": "/spec/template/metadata/annotations",
+            "value": {
+                "prometheus.io/scrape": "true",
+                "prometheus.io/port": "9102",
+                "prometheus.io/path": "/metrics"
+            }
+        }]),
+        "the patch adds the whole map",
+    );
+    assert_clean(&create(&settings, m), "mutated template is clean");
+
+    // With an existing map, each key is added, escaped in the patch path.
+    let mut d2 = d.clone();
+    set(&mut d2, "/spec/template/metadata/annotations", json!({"team": "shop"}));
+    let o = create(&settings, &d2);
+    let m = mutated(&o, "existing annotations");
+    let patch = serde_json::to_value(json_patch::diff(&d2, m)).unwrap();
+    let mut paths: Vec<&str> = patch
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|op| op["path"].as_str().unwrap())
+        .collect();
+    paths.sort_unstable();
+    assert_eq!(
+        paths,
+        vec![
+            "/spec/template/metadata/annotations/prometheus.io~1path",
+            "/spec/template/metadata/annotations/prometheus.io~1port",
+            "/spec/template/metadata/annotations/prometheus.io~1scrape",
+        ],
+        "{patch:#}"
+    );
+    assert_eq!(m["spec"]["template"]["metadata"]["annotations"]["team"], json!("shop"));
+}
+
+#[test]
+fn prometheus_annotation_keys_come_from_settings() {
+    for (scrape, port, path) in [
+        (
+            "metrics.example.com/scrape",
+            "metrics.example.com/port",
+            "metrics.example.com/path",
+        ),
+        ("prometheus.io.scrape", "prometheus.io.port", "prometheus.io.path"),
+    ] {
+        let settings = json!({"checks": {"prometheus-annotations": {
+            "annotations": {"scrape": scrape, "port": port, "path": path}
+        }}});
+        let o = create(&settings, &pod());
+        assert_rejected(&o, scrape);
+        assert_fields(
+            &o,
+            "prometheus-annotations",
+            &[
+                &format!("metadata.annotations[{scrape:?}]"),
+                &format!("metadata.annotations[{port:?}]"),
+                &format!("metadata.annotations[{path:?}]"),
+            ],
+            scrape,
+        );
+
+        let mut p = pod();
+        set(
+            &mut p,
+            "/metadata/annotations",
+            json!({scrape: "true", port: "9090", path: "/metrics"}),
+        );
+        assert_clean(&create(&settings, &p), scrape);
+    }
+}
+
+// =====================================================================================
+// Operations (REFERENCE 13-15)
+// =====================================================================================
+
+fn debugger(name: &str) -> Value {
+    json!({"name": name, "image": "busybox:1.36", "stdin": true, "tty": true, "futureField": {"x": 1}})
+}
+
+#[test]
+fn an_ephemeral_container_request_judges_only_the_added_container() {
+    // The running pod breaks almost everything, and already has one debug container.
+    let mut old = pod_with(vec![json!({"name": "app", "image": "registry.example.com/shop/app:1.4.2"})]);
+    remove(&mut old, "/metadata/annotations");
+    remove(&mut old, "/spec/securityContext");
+    set(&mut old, "/spec/ephemeralContainers", json!([debugger("debug-1")]));
+    let mut new = old.clone();
+    set(&mut new, "/spec/ephemeralContainers/1", debugger("debug-2"));
+    let mut review = update_review(&old, &new);
+    review["subResource"] = json!("ephemeralcontainers");
+
+    let o = judge(&defaults(), &review);
+    assert_rejected(&o, "ephemeral enforce");
+    assert!(
+        o.violations
+            .iter()
+            .all(|v| v.container.as_deref() == Some("debug-2")
+                && v.field.starts_with("spec.ephemeralContainers[1].")),
+        "only the added container is judged\n{}",
+        show(&o)
+    );
+    assert_checks(
+        &o,
+        &[
+            "run-as-non-root",
+            "drop-capabilities",
+            "no-privilege-escalation",
+            "read-only-root-filesystem",
+            "seccomp-profile",
+        ],
+        "ephemeral enforce",
+    );
+    let sc = "spec.ephemeralContainers[1].securityContext";
+    violation(&o, "run-as-non-root", &format!("{sc}.runAsNonRoot"));
+    violation(&o, "drop-capabilities", &format!("{sc}.capabilities.drop"));
+    violation(&o, "no-privilege-escalation", &format!("{sc}.allowPrivilegeEscalation"));
+    assert_contains(
+        o.message.as_deref().unwrap(),
+        &[r#"Pod "web" violates podguard's requirements (3 violations):"#],
+        "three enforced, two warned",
+    );
+
+    let o = judge(&mutate_all(), &review);
+    let m = mutated(&o, "ephemeral mutate");
+    assert!(
+        m["spec"].get("securityContext").is_none(),
+        "nothing goes on the pod: {:#}",
+        m["spec"]
+    );
+    assert_same_bytes(&new["metadata"], &m["metadata"], "metadata");
+    assert_same_bytes(&new["spec"]["containers"], &m["spec"]["containers"], "regular containers");
+    assert_same_bytes(
+        &new["spec"]["ephemeralContainers"][0],
+        &m["spec"]["ephemeralContainers"][0],
+        "the pre-existing ephemeral container",
+    );
+    let mut expected = debugger("debug-2");
+    expected["securityContext"] = json!({
+        "runAsNonRoot": true,
+        "capabilities": {"drop": ["ALL"]},
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "seccompProfile": {"type": "RuntimeDefault"}
+    });
+    assert_json(
+        &m["spec"]["ephemeralContainers"][1],
+        &expected,
+        "every fix goes on the added ephemeral container",
+    );
+    let mut again = update_review(&old, m);
+    again["subResource"] = json!("ephemeralcontainers");
+    assert_clean(&judge(&mutate_all(), &again), "the mutated request is clean");
+}
+
+#[test]
+fn cronjob_paths_start_at_the_job_template() {
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/runAsNonRoot");
+    remove(&mut p, "/metadata/annotations/prometheus.io~1path");
+    let c = cronjob(&p);
+    let o = create(&defaults(), &c);
+    assert_rejected(&o, "cronjob");
+    assert_checks(&o, &["run-as-non-root", "prometheus-annotations"], "cronjob");
+    violation(
+        &o,
+        "run-as-non-root",
+        "spec.jobTemplate.spec.template.spec.containers[0].securityContext.runAsNonRoot",
+    );
+    violation(
+        &o,
+        "prometheus-annotations",
+        r#"spec.jobTemplate.spec.template.metadata.annotations["prometheus.io/path"]"#,
+    );
+    assert!(
+        o.message
+            .as_deref()
+            .unwrap()
+            .starts_with(r#"CronJob "nightly" violates podguard's requirements (2 violations):"#),
+        "{}",
+        show(&o)
+    );
+
+    let o = create(&mutate_all(), &c);
+    let m = mutated(&o, "cronjob mutate");
+    let template = &m["spec"]["jobTemplate"]["spec"]["template"];
+    assert_eq!(template["spec"]["securityContext"]["runAsNonRoot"], json!(true));
+    assert_eq!(
+        template["metadata"]["annotations"]["prometheus.io/path"],
+        json!("/metrics")
+    );
+    assert_same_bytes(
+        &c["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"],
+        &template["spec"]["containers"],
+        "containers",
+    );
+}
+
+/// A Deployment with two violations: no runAsNonRoot anywhere and no
+/// allowPrivilegeEscalation on `app`.
+fn violating_deployment() -> Value {
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/runAsNonRoot");
+    remove(
+        &mut p,
+        "/spec/containers/0/securityContext/allowPrivilegeEscalation",
+    );
+    deployment(&p)
+}
+
+#[test]
+fn an_update_that_leaves_the_pod_template_alone_is_tolerated() {
+    let old = violating_deployment();
+    let mut new = old.clone();
+    set(&mut new, "/spec/replicas", json!(5));
+    let o = judge(&defaults(), &update_review(&old, &new));
+    assert!(o.accepted && o.message.is_none() && o.mutated_object.is_none(), "{}", show(&o));
+    assert_eq!(o.violations.len(), 2, "{}", show(&o));
+    assert!(
+        o.violations
+            .iter()
+            .all(|v| v.disposition == Disposition::Tolerated),
+        "{}",
+        show(&o)
+    );
+    let mut expected = vec![
+        "podguard: 2 existing violation(s) allowed because this UPDATE leaves the pod spec unchanged:"
+            .to_owned(),
+    ];
+    expected.extend(o.violations.iter().map(|v| v.message.clone()));
+    assert_eq!(o.warnings, expected, "{}", show(&o));
+    assert_contains(
+        &o.warnings.join("\n"),
+        &[
+            "spec.template.spec.containers[0].securityContext.runAsNonRoot",
+            "spec.template.spec.containers[0].securityContext.allowPrivilegeEscalation",
+        ],
+        "warnings list the violations",
+    );
+    // Mutate mode leaves a tolerated update alone too.
+    let o = judge(&mutate_all(), &update_review(&old, &new));
+    assert!(o.accepted && o.mutated_object.is_none(), "{}", show(&o));
+}
+
+#[test]
+fn an_update_that_changes_the_pod_template_is_judged_normally() {
+    let old = violating_deployment();
+    for (case, pointer, value) in [
+        (
+            "new image",
+            "/spec/template/spec/containers/0/image",
+            json!("registry.example.com/shop/app:1.4.3"),
+        ),
+        (
+            "rollout restart",
+            "/spec/template/metadata/annotations/kubectl.kubernetes.io~1restartedAt",
+            json!("2025-01-01T00:00:00Z"),
+        ),
+    ] {
+        let mut new = old.clone();
+        set(&mut new, pointer, value);
+        let o = judge(&defaults(), &update_review(&old, &new));
+        assert_rejected(&o, case);
+        assert_checks(&o, &["run-as-non-root", "no-privilege-escalation"], case);
+        assert!(
+            o.violations.iter().all(|v| v.disposition == Disposition::Rejected),
+            "{case}\n{}",
+            show(&o)
+        );
+
+        // Templates may be mutated on UPDATE.
+        let o = judge(&mutate_all(), &update_review(&old, &new));
+        let m = mutated(&o, case);
+        assert_eq!(m["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"], json!(true));
+    }
+}
+
+#[test]
+fn an_object_being_deleted_is_tolerated() {
+    let old = violating_deployment();
+    let mut new = old.clone();
+    set(&mut new, "/metadata/deletionTimestamp", json!("2025-01-01T00:00:00Z"));
+    set(&mut new, "/spec/template/spec/containers/0/image", json!("registry.example.com/shop/app:9"));
+    let o = judge(&defaults(), &update_review(&old, &new));
+    assert!(o.accepted && o.message.is_none(), "{}", show(&o));
+    assert_warning(&o, &["2 existing violation(s)", "because the object is being deleted"], "deleting");
+    assert!(o.violations.iter().all(|v| v.disposition == Disposition::Tolerated));
+
+    // A Pod whose finalizer is removed while it terminates.
+    let mut pod_old = pod();
+    remove(&mut pod_old, "/spec/securityContext/runAsNonRoot");
+    set(&mut pod_old, "/metadata/finalizers", json!(["example.com/cleanup"]));
+    set(&mut pod_old, "/metadata/deletionTimestamp", json!("2025-01-01T00:00:00Z"));
+    let mut pod_new = pod_old.clone();
+    set(&mut pod_new, "/metadata/finalizers", json!([]));
+    let o = judge(&defaults(), &update_review(&pod_old, &pod_new));
+    assert!(o.accepted, "{}", show(&o));
+    assert_warning(&o, &["run-as-non-root", "spec.containers[0].securityContext.runAsNonRoot"], "pod");
+}
+
+#[test]
+fn a_pod_update_is_never_mutated() {
+    let mut old = pod();
+    remove(&mut old, "/spec/securityContext/runAsNonRoot");
+    let mut new = old.clone();
+    set(&mut new, "/spec/containers/0/image", json!("registry.example.com/shop/app:1.4.3"));
+
+    let o = judge(&mutate_all(), &update_review(&old, &new));
+    assert_rejected(&o, "pod update in mutate mode");
+    assert_checks(&o, &["run-as-non-root"], "pod update");
+    assert!(!o.audit_annotations.contains_key("mutated"), "{}", show(&o));
+    let message = o.message.as_deref().unwrap();
+    assert_contains(
+        message,
+        &[
+            r#"run-as-non-root: container "app" (spec.containers[0].securityContext.runAsNonRoot) must be true"#,
+            "a Pod's spec cannot change after it is created",
+        ],
+        "pod update",
+    );
+
+    // The same Pod on CREATE is mutated.
+    let o = create(&mutate_all(), &new);
+    assert_eq!(mutated(&o, "pod create")["spec"]["securityContext"]["runAsNonRoot"], json!(true));
+
+    // A label change leaves the spec alone: tolerated.
+    let mut relabelled = old.clone();
+    set(&mut relabelled, "/metadata/labels/tier", json!("front"));
+    let o = judge(&mutate_all(), &update_review(&old, &relabelled));
+    assert!(o.accepted && o.mutated_object.is_none(), "{}", show(&o));
+    assert_warning(&o, &["leaves the pod spec unchanged"], "relabel");
+}
+
+#[test]
+fn dry_run_is_judged_like_any_other_request() {
+    let mut bad = pod();
+    remove(&mut bad, "/spec/securityContext/runAsNonRoot");
+    let cases = [
+        ("compliant", defaults(), pod()),
+        ("violating", defaults(), bad.clone()),
+        ("mutated", mutate_all(), bad.clone()),
+        ("warned", modes(&[("run-as-non-root", "warn")]), deployment(&bad)),
+    ];
+    for (case, settings, object) in cases {
+        let wet = review("CREATE", &object);
+        let mut dry = wet.clone();
+        dry["dryRun"] = json!(true);
+        assert_eq!(judge(&settings, &dry), judge(&settings, &wet), "{case}");
+    }
+}
+
+// =====================================================================================
+// Windows and user namespaces (REFERENCE 16-17)
+// =====================================================================================
+
+#[test]
+fn windows_pods_skip_linux_only_fields_but_need_run_as_non_root() {
+    let mut p = pod();
+    set(&mut p, "/spec/os", json!({"name": "windows"}));
+    set(&mut p, "/spec/securityContext", json!({"runAsNonRoot": true}));
+    remove(&mut p, "/spec/containers/0/securityContext");
+    assert_clean(&create(&defaults(), &p), "windows without Linux-only fields");
+    assert_clean(
+        &create(&modes(&[("read-only-root-filesystem", "enforce"), ("seccomp-profile", "enforce")]), &p),
+        "even when those checks enforce",
+    );
+
+    remove(&mut p, "/spec/securityContext/runAsNonRoot");
+    let o = create(&defaults(), &p);
+    assert_rejected(&o, "windows without runAsNonRoot");
+    assert_checks(&o, &["run-as-non-root"], "windows without runAsNonRoot");
+    violation(&o, "run-as-non-root", "spec.containers[0].securityContext.runAsNonRoot");
+
+    // Mutate adds runAsNonRoot but no runAsUser (the API forbids it on Windows).
+    let settings = json!({"checks": {"run-as-non-root": {"mode": "mutate", "defaultRunAsUser": 1000}}});
+    let o = create(&settings, &p);
+    let m = mutated(&o, "windows mutate");
+    assert_json(&m["spec"]["securityContext"], &json!({"runAsNonRoot": true}), "windows pod securityContext");
+}
+
+#[test]
+fn host_users_false_allows_uid_0_and_says_why() {
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/runAsNonRoot");
+    set(&mut p, "/spec/securityContext/runAsUser", json!(0));
+    set(&mut p, "/spec/hostUsers", json!(false));
+    let o = create(&defaults(), &p);
+    assert!(o.accepted && o.violations.is_empty() && o.mutated_object.is_none(), "{}", show(&o));
+    assert_warning(
+        &o,
+        &[
+            "run-as-non-root",
+            "spec.securityContext.runAsUser",
+            "allowed because spec.hostUsers is false (user namespace)",
+        ],
+        "user namespace",
+    );
+    assert!(o.audit_annotations.contains_key("notes"), "{}", show(&o));
+
+    set(&mut p, "/spec/hostUsers", json!(true));
+    let o = create(&defaults(), &p);
+    assert_rejected(&o, "hostUsers true");
+    violation(&o, "run-as-non-root", "spec.securityContext.runAsUser");
+}
+
+// =====================================================================================
+// Exemptions
+// =====================================================================================
+
+#[test]
+fn an_exempt_namespace_is_allowed_and_reported() {
+    let mut p = pod_with(vec![json!({"name": "app", "image": "nginx"})]);
+    set(&mut p, "/metadata/namespace", json!("kube-system"));
+    let o = create(&defaults(), &p);
+    assert!(o.accepted && o.violations.is_empty() && o.mutated_object.is_none(), "{}", show(&o));
+    assert_contains(
+        o.audit_annotations.get("exemptions").map(String::as_str).unwrap_or(""),
+        &["kube-system"],
+        "audit annotation",
+    );
+    assert_eq!(o.exemptions.len(), 1);
+    assert_eq!(
+        o.exemptions[0].by,
+        ExemptedBy::Namespace { namespace: "kube-system".to_owned() }
+    );
+}
+
+#[test]
+fn an_exempt_image_skips_that_container_only() {
+    let settings = json!({"exemptions": {"images": ["registry.example.com/debug/*"]}});
+    let debug = json!({"name": "debug", "image": "registry.example.com/debug/tools/shell:2.1"});
+    let p = pod_with(vec![app(), debug]);
+    let o = create(&settings, &p);
+    assert!(o.accepted && o.violations.is_empty(), "{}", show(&o));
+    assert_warning(
+        &o,
+        &["run-as-non-root not enforced for container \"debug\"", "registry.example.com/debug/*"],
+        "image exemption",
+    );
+    assert!(o.audit_annotations.contains_key("exemptions"), "{}", show(&o));
+    assert!(
+        o.exemptions.iter().any(|e| e.check == Some(CheckId::ResourceLimits)
+            && e.container.as_deref() == Some("debug")
+            && e.by == ExemptedBy::Image { glob: "registry.example.com/debug/*".to_owned() }),
+        "{}",
+        show(&o)
+    );
+
+    // Other containers are still judged.
+    let mut p = pod_with(vec![app(), json!({"name": "debug", "image": "registry.example.com/debug/tools:2.1"})]);
+    remove(&mut p, "/spec/containers/0/securityContext/capabilities");
+    let o = create(&settings, &p);
+    assert_checks(&o, &["drop-capabilities"], "app still judged");
+    assert_eq!(of(&o, "drop-capabilities")[0].container.as_deref(), Some("app"));
+}
+
+fn rootful_pod() -> Value {
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/runAsNonRoot");
+    remove(&mut p, "/spec/containers/0/securityContext/capabilities");
+    p
+}
+
+#[test]
+fn an_exemption_annotation_with_a_reason_is_honoured_and_reported() {
+    let reason = "vendor image needs root, see OPS-1234";
+    let mut p = rootful_pod();
+    set(&mut p, "/metadata/annotations/podguard.io~1exempt", json!("run-as-non-root, drop-capabilities"));
+    set(&mut p, "/metadata/annotations/podguard.io~1exempt-reason", json!(reason));
+    let o = create(&defaults(), &p);
+    assert!(o.accepted && o.violations.is_empty(), "{}", show(&o));
+    assert_warning(
+        &o,
+        &["run-as-non-root, drop-capabilities not enforced by podguard.io/exempt", reason],
+        "annotation exemption",
+    );
+    assert_contains(
+        o.audit_annotations.get("exemptions").map(String::as_str).unwrap_or(""),
+        &["run-as-non-root", "drop-capabilities", reason],
+        "audit annotation",
+    );
+
+    // On a Deployment, the template's annotations count too.
+    let mut tp = rootful_pod();
+    set(&mut tp, "/metadata/annotations/podguard.io~1exempt", json!("run-as-non-root,drop-capabilities"));
+    set(&mut tp, "/metadata/annotations/podguard.io~1exempt-reason", json!(reason));
+    let o = create(&defaults(), &deployment(&tp));
+    assert!(o.accepted && o.violations.is_empty(), "{}", show(&o));
+}
+
+#[test]
+fn an_exemption_annotation_without_a_reason_is_ignored_with_a_warning() {
+    for reason in [None, Some("  ")] {
+        let mut p = rootful_pod();
+        set(&mut p, "/metadata/annotations/podguard.io~1exempt", json!("run-as-non-root,drop-capabilities"));
+        if let Some(reason) = reason {
+            set(&mut p, "/metadata/annotations/podguard.io~1exempt-reason", json!(reason));
+        }
+        let o = create(&defaults(), &p);
+        assert_rejected(&o, "no reason");
+        assert_checks(&o, &["run-as-non-root", "drop-capabilities"], "no reason");
+        assert!(o.exemptions.is_empty(), "{}", show(&o));
+        assert_warning(
+            &o,
+            &[r#"metadata.annotations["podguard.io/exempt"] is ignored"#, "podguard.io/exempt-reason"],
+            "no reason",
+        );
+    }
+}
+
+#[test]
+fn an_unknown_check_in_the_exemption_annotation_is_warned_about() {
+    let mut p = rootful_pod();
+    set(&mut p, "/metadata/annotations/podguard.io~1exempt", json!("run-as-non-root,run-as-nonroot"));
+    set(&mut p, "/metadata/annotations/podguard.io~1exempt-reason", json!("legacy"));
+    let o = create(&defaults(), &p);
+    assert_rejected(&o, "unknown id");
+    assert_checks(&o, &["drop-capabilities"], "run-as-non-root is still exempt");
+    assert_warning(&o, &["names unknown check \"run-as-nonroot\"", "run-as-non-root,drop-capabilities"], "unknown id");
+}
+
+// =====================================================================================
+// What podguard does not judge
+// =====================================================================================
+
+#[test]
+fn other_kinds_operations_and_subresources_are_accepted_untouched() {
+    let mut bad = pod();
+    remove(&mut bad, "/spec/securityContext/runAsNonRoot");
+    let configmap = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": "shop"}, "data": {"a": "b"}});
+    let mut foreign = deployment(&bad);
+    set(&mut foreign, "/apiVersion", json!("example.com/v1"));
+
+    let mut delete = review("DELETE", &bad);
+    delete["object"] = Value::Null;
+    delete["oldObject"] = bad.clone();
+    let mut connect = review("CONNECT", &bad);
+    connect["subResource"] = json!("exec");
+    connect["object"] = json!({"kind": "PodExecOptions", "apiVersion": "v1", "command": ["sh"]});
+    let mut status = update_review(&bad, &bad);
+    status["subResource"] = json!("status");
+    let mut scale = update_review(&deployment(&bad), &deployment(&bad));
+    scale["subResource"] = json!("scale");
+
+    for (case, review) in [
+        ("ConfigMap CREATE", review("CREATE", &configmap)),
+        ("Deployment of another group", review("CREATE", &foreign)),
+        ("Pod DELETE", delete),
+        ("Pod CONNECT", connect),
+        ("pods/status", status),
+        ("deployments/scale", scale),
+    ] {
+        for settings in [defaults(), mutate_all()] {
+            assert_untouched(&judge(&settings, &review), case);
+        }
+    }
+}
+
+// =====================================================================================
+// Messages
+// =====================================================================================
+
+#[test]
+fn every_violation_is_reported_at_once_one_per_line() {
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/runAsNonRoot"); // run-as-non-root
+    remove(&mut p, "/spec/containers/0/securityContext/capabilities"); // drop-capabilities
+    remove(&mut p, "/spec/containers/0/securityContext/allowPrivilegeEscalation"); // no-privilege-escalation
+    remove(&mut p, "/spec/containers/0/resources/limits/memory"); // resource-limits
+    remove(&mut p, "/metadata/annotations/prometheus.io~1port"); // prometheus-annotations
+    let o = create(&defaults(), &p);
+    assert_rejected(&o, "five checks");
+    assert_checks(
+        &o,
+        &[
+            "run-as-non-root",
+            "drop-capabilities",
+            "no-privilege-escalation",
+            "resource-limits",
+            "prometheus-annotations",
+        ],
+        "five checks",
+    );
+    let message = o.message.as_deref().unwrap();
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines.len(), 6, "header plus five lines:\n{message}");
+    assert_eq!(lines[0], r#"Pod "web" violates podguard's requirements (5 violations):"#);
+    let mut body: Vec<&str> = lines[1..].to_vec();
+    body.sort_unstable();
+    let mut expected: Vec<&str> = o.violations.iter().map(|v| v.message.as_str()).collect();
+    expected.sort_unstable();
+    assert_eq!(body, expected, "one line per violation");
+    for (line, expected_start) in [
+        (
+            violation(&o, "resource-limits", "spec.containers[0].resources.limits.memory").message.as_str(),
+            r#"resource-limits: container "app" (spec.containers[0].resources.limits.memory) must be set (e.g. 512Mi)"#,
+        ),
+        (
+            violation(&o, "prometheus-annotations", PORT_FIELD).message.as_str(),
+            r#"prometheus-annotations: pod (metadata.annotations["prometheus.io/port"]) must name the metrics port, e.g. "9090""#,
+        ),
+    ] {
+        assert_eq!(line, expected_start);
+    }
+}
+
+// =====================================================================================
+// Mutation output (REFERENCE 18)
+// =====================================================================================
+
+#[test]
+fn mutation_is_idempotent_and_its_result_is_clean() {
+    let mut bare = json!({
+        "name": "app",
+        "image": "registry.example.com/shop/app:1.4.2",
+        "ports": [{"name": "metrics", "containerPort": 9090}],
+        "futureField": {"x": 1}
+    });
+    bare["env"] = json!([{"name": "MODE", "value": "prod"}]);
+    let mut worker = container("worker");
+    worker["futureField"] = json!({"x": 1});
+    let mut p = pod_with(vec![bare, worker]);
+    remove(&mut p, "/metadata/annotations");
+    remove(&mut p, "/spec/securityContext");
+    set(&mut p, "/spec/futureField", json!({"x": 1}));
+    let d = deployment(&p);
+
+    let settings = mutate_all();
+    let o = create(&settings, &d);
+    let m = mutated(&o, "first mutation").clone();
+    assert!(
+        o.violations.iter().all(|v| v.disposition == Disposition::Fixed && v.fixable),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(
+        o.audit_annotations.get("mutated").map(String::as_str),
+        Some("drop-capabilities,no-privilege-escalation,prometheus-annotations,read-only-root-filesystem,resource-limits,run-as-non-root,seccomp-profile")
+    );
+    let spec = &m["spec"]["template"]["spec"];
+    assert_json(
+        &spec["securityContext"],
+        &json!({"runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}}),
+        "pod securityContext",
+    );
+    let mut expected_app = d["spec"]["template"]["spec"]["containers"][0].clone();
+    expected_app["securityContext"] = json!({
+        "capabilities": {"drop": ["ALL"]},
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true
+    });
+    expected_app["resources"] = json!({
+        "limits": {"cpu": "500m", "memory": "512Mi"},
+        "requests": {"cpu": "100m", "memory": "128Mi"}
+    });
+    assert_json(&spec["containers"][0], &expected_app, "app container");
+    assert_same_bytes(
+        &d["spec"]["template"]["spec"]["containers"][1],
+        &spec["containers"][1],
+        "untouched worker",
+    );
+    assert_json(&spec["futureField"], &json!({"x": 1}), "pod futureField");
+    assert_json(&spec["containers"][0]["futureField"], &json!({"x": 1}), "container futureField");
+    assert_json(
+        &m["spec"]["template"]["metadata"]["annotations"],
+        &prometheus(),
+        "annotations",
+    );
+
+    // Mutating the mutated object changes nothing, and it is clean.
+    let again = create(&settings, &m);
+    assert_clean(&again, "second mutation");
+    let audit = evaluate_object(&policy(&settings), WorkloadKind::Deployment, &m);
+    assert_clean(&audit, "audit of the mutated object");
+    assert!(audit.audit_annotations.is_empty(), "{}", show(&audit));
+}
+
+#[test]
+fn mutate_mode_reports_violations_to_audit() {
+    // A workload mutate would fix is still non-compliant as it stands (REFERENCE 19).
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/runAsNonRoot");
+    let o = evaluate_object(&policy(&mutate_all()), WorkloadKind::Pod, &p);
+    let v = violation(&o, "run-as-non-root", "spec.containers[0].securityContext.runAsNonRoot");
+    assert_eq!((v.mode, v.disposition, v.fixable), (Mode::Mutate, Disposition::Fixed, true));
+}
+
+#[test]
+fn nothing_to_change_means_no_mutated_object() {
+    for (case, object) in [
+        ("pod", pod()),
+        ("deployment", deployment(&pod())),
+        ("cronjob", cronjob(&pod())),
+    ] {
+        let o = create(&mutate_all(), &object);
+        assert_clean(&o, case);
+        assert!(o.audit_annotations.is_empty(), "{case}\n{}", show(&o));
+        let payload = json!({"request": review("CREATE", &object), "settings": mutate_all()});
+        let response = validate_payload(payload.to_string().as_bytes());
+        assert!(response.accepted && response.mutated_object.is_none(), "{case}: {response:?}");
+        let wire = serde_json::to_value(&response).unwrap();
+        assert!(wire.get("mutated_object").is_none(), "{case}: {wire}");
+    }
+
+    // An unfixable violation in mutate mode: rejected, and no mutated object either.
+    let mut p = pod();
+    set(&mut p, "/spec/containers/0/securityContext/runAsNonRoot", json!(false));
+    let o = create(&mutate_all(), &p);
+    assert_rejected(&o, "unfixable");
+}
+
+#[test]
+fn validate_payload_answers_like_evaluate() {
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/runAsNonRoot");
+    let payload = json!({"request": review("CREATE", &p), "settings": {"checks": {"run-as-non-root": {"mode": "warn"}}}});
+    let response = validate_payload(payload.to_string().as_bytes());
+    assert!(response.accepted, "{response:?}");
+    let warnings = response.warnings.unwrap_or_default();
+    assert_eq!(
+        warnings,
+        vec![r#"run-as-non-root: container "app" (spec.containers[0].securityContext.runAsNonRoot) must be true (set it here or in the pod's securityContext)"#.to_owned()]
+    );
+
+    let payload = json!({"request": review("CREATE", &p), "settings": {"checks": {"run-as-non-root": {"mode": "sometimes"}}}});
+    let response = validate_payload(payload.to_string().as_bytes());
+    assert!(!response.accepted);
+    assert_contains(
+        response.message.as_deref().unwrap_or(""),
+        &["settings are invalid", "checks.run-as-non-root.mode"],
+        "bad settings in the payload",
+    );
+
+    let response = validate_payload(b"{not json");
+    assert_eq!((response.accepted, response.code), (false, Some(400)), "{response:?}");
+}
+
+// =====================================================================================
+// Settings
+// =====================================================================================
+
+#[track_caller]
+fn assert_settings_refused(settings: &Value, needles: &[&str]) {
+    let response = validate_settings_payload(settings.to_string().as_bytes());
+    assert!(!response.valid, "{settings} must be refused");
+    assert_contains(response.message.as_deref().unwrap_or(""), needles, &settings.to_string());
+}
+
+#[test]
+fn settings_that_are_wrong_are_refused_naming_the_field() {
+    let cases: Vec<(&str, Value, Vec<&str>)> = vec![
+        (
+            "unknown field",
+            json!({"checks": {"resource-limits": {"requierd": ["limits.cpu"]}}}),
+            vec!["checks.resource-limits", "requierd"],
+        ),
+        (
+            "unknown check id",
+            json!({"checks": {"run-as-nonroot": {"mode": "warn"}}}),
+            vec!["run-as-nonroot"],
+        ),
+        (
+            "unknown top-level field",
+            json!({"exemption": {"namespaces": []}}),
+            vec!["exemption"],
+        ),
+        (
+            "bad quantity",
+            json!({"checks": {"resource-limits": {"defaults": {"limits.cpu": "1gi"}}}}),
+            vec!["checks.resource-limits.defaults.limits.cpu", "1gi"],
+        ),
+        (
+            "bad glob",
+            json!({"exemptions": {"images": ["registry.example.com/[a-"]}}),
+            vec!["exemptions.images[0]"],
+        ),
+        (
+            "defaultRunAsUser 0",
+            json!({"checks": {"run-as-non-root": {"defaultRunAsUser": 0}}}),
+            vec!["checks.run-as-non-root.defaultRunAsUser", "uid 0 is root"],
+        ),
+        (
+            "default request above the default limit",
+            json!({"checks": {"resource-limits": {"defaults": {"requests.memory": "1Gi"}}}}),
+            vec!["checks.resource-limits.defaults.requests.memory", "1Gi", "512Mi"],
+        ),
+        (
+            "mode true",
+            json!({"checks": {"no-privileged": {"mode": true}}}),
+            vec!["checks.no-privileged.mode"],
+        ),
+        (
+            "unknown mode",
+            json!({"checks": {"no-privileged": {"mode": "block"}}}),
+            vec!["checks.no-privileged.mode", "block"],
+        ),
+        ("not JSON", json!("x"), vec!["settings"]),
+    ];
+    for (case, settings, needles) in cases {
+        let response = validate_settings_payload(settings.to_string().as_bytes());
+        assert!(!response.valid, "{case}: {settings} must be refused");
+        assert_contains(response.message.as_deref().unwrap_or(""), &needles, case);
+        assert!(policy_refused(&settings), "{case}: policy_from_settings agrees");
+    }
+    let response = validate_settings_payload(b"{oops");
+    assert!(!response.valid);
+    assert_contains(response.message.as_deref().unwrap_or(""), &["not valid JSON"], "garbage");
+}
+
+fn policy_refused(settings: &Value) -> bool {
+    podguard_policy::policy_from_settings(settings).is_err()
+}
+
+#[test]
+fn empty_settings_are_valid() {
+    for payload in [&b"{}"[..], b"", b"  \n", b"null"] {
+        let response = validate_settings_payload(payload);
+        assert!(
+            response.valid && response.message.is_none(),
+            "{:?}: {response:?}",
+            String::from_utf8_lossy(payload)
+        );
+    }
+    assert_eq!(
+        settings_from_overrides(&Value::Null).unwrap(),
+        settings_from_overrides(&json!({})).unwrap()
+    );
+}
+
+#[test]
+fn runtime_settings_override_field_by_field() {
+    let baseline = settings_from_overrides(&json!({})).unwrap();
+    let warn = settings_from_overrides(&modes(&[("run-as-non-root", "warn")])).unwrap();
+    let mut expected = baseline.clone();
+    expected.checks.run_as_non_root.mode = Mode::Warn;
+    assert_eq!(warn, expected, "only run-as-non-root's mode changes");
+
+    // And by behaviour: the other defaults still enforce.
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/runAsNonRoot");
+    remove(&mut p, "/spec/containers/0/securityContext/capabilities");
+    let o = create(&modes(&[("run-as-non-root", "warn")]), &p);
+    assert_rejected(&o, "drop-capabilities still enforces");
+    assert_eq!(
+        violation(&o, "run-as-non-root", "spec.containers[0].securityContext.runAsNonRoot").disposition,
+        Disposition::Warned
+    );
+    assert_eq!(
+        violation(&o, "drop-capabilities", "spec.containers[0].securityContext.capabilities.drop").disposition,
+        Disposition::Rejected
+    );
+    assert_warning(&o, &["run-as-non-root: container \"app\""], "warned");
+
+    // A nested option keeps its siblings: defaults.limits.cpu alone keeps the other defaults.
+    let one_default = json!({"checks": {"resource-limits": {"defaults": {"limits.cpu": "250m"}}}});
+    let s = settings_from_overrides(&one_default).unwrap();
+    let mut expected = baseline.clone();
+    expected
+        .checks
+        .resource_limits
+        .defaults
+        .insert("limits.cpu".to_owned(), json!("250m"));
+    assert_eq!(s, expected);
+    // Lists replace.
+    let s = settings_from_overrides(&json!({"exemptions": {"namespaces": ["infra"]}})).unwrap();
+    assert_eq!(s.exemptions.namespaces, vec!["infra".to_owned()]);
+    assert_eq!(s.checks, baseline.checks);
+}
+
+#[test]
+fn mode_false_reads_as_off() {
+    let settings = json!({"checks": {"run-as-non-root": {"mode": false}}});
+    assert!(validate_settings_payload(settings.to_string().as_bytes()).valid);
+    assert_eq!(
+        settings_from_overrides(&settings).unwrap().checks.run_as_non_root.mode,
+        Mode::Off
+    );
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/runAsNonRoot");
+    assert_clean(&create(&settings, &p), "run-as-non-root off");
+}

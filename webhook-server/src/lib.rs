@@ -1,0 +1,9 @@
+//! podguard's server side: the Wasm host, AdmissionReview handling and the `podguard`
+//! commands built on them. No rule is evaluated here; every verdict comes from a policy
+//! module run by [`host`].
+
+pub mod admission;
+pub mod cli;
+pub mod eval;
+pub mod host;
+pub mod policy_file;
