@@ -726,7 +726,12 @@ impl Run<'_, '_, '_> {
                     .port_names
                     .iter()
                     .find_map(|name| named(name))
-                    .or(rules.default_port.map(i64::from));
+                    // The default port only helps when a container declares it; writing
+                    // an undeclared port would trade one violation for another.
+                    .or(rules
+                        .default_port
+                        .map(i64::from)
+                        .filter(|port| ports.iter().any(|(_, declared)| declared == port)));
                 let (message, fix) = match resolved {
                     Some(number) => (
                         format!("must name the metrics port, e.g. \"{number}\""),

@@ -135,7 +135,14 @@ mod support {
             };
         }
         match current {
-            Value::Array(items) => items[last.parse::<usize>().expect("an index")] = value,
+            Value::Array(items) => {
+                let index = last.parse::<usize>().expect("an index");
+                if index == items.len() {
+                    items.push(value);
+                } else {
+                    items[index] = value;
+                }
+            }
             Value::Object(map) => {
                 map.insert(last.clone(), value);
             }
@@ -153,7 +160,10 @@ mod support {
             .pointer_mut(&parent_pointer)
             .and_then(Value::as_object_mut)
             .unwrap_or_else(|| panic!("no map at {parent_pointer:?}"));
-        assert!(parent.remove(last).is_some(), "nothing to remove at {pointer}");
+        assert!(
+            parent.remove(last).is_some(),
+            "nothing to remove at {pointer}"
+        );
     }
 
     // ---- requests and settings -----------------------------------------------------
@@ -517,7 +527,11 @@ fn run_as_non_root_true_with_uid_0_is_refused_by_the_kubelet() {
     for (case, pod_sc, container_sc, field) in cases {
         let mut p = pod();
         for (key, value) in pod_sc.as_object().unwrap() {
-            set(&mut p, &format!("/spec/securityContext/{key}"), value.clone());
+            set(
+                &mut p,
+                &format!("/spec/securityContext/{key}"),
+                value.clone(),
+            );
         }
         for (key, value) in container_sc.as_object().unwrap() {
             set(
@@ -585,7 +599,11 @@ fn run_as_user_without_run_as_non_root_is_a_violation_and_mutate_adds_it() {
         &m["spec"]["containers"],
         "containers",
     );
-    assert_json(&m["spec"]["futureField"], &json!({"x": 1}), "pod futureField");
+    assert_json(
+        &m["spec"]["futureField"],
+        &json!({"x": 1}),
+        "pod futureField",
+    );
     assert_eq!(
         violation(&o, "run-as-non-root", field).disposition,
         Disposition::Fixed
@@ -616,12 +634,17 @@ fn run_as_user_without_run_as_non_root_is_a_violation_and_mutate_adds_it() {
     let o = create(&settings, &p);
     let m = mutated(&o, "container runAsUser, mutate");
     assert_eq!(m["spec"]["securityContext"]["runAsNonRoot"], json!(true));
-    assert_same_bytes(&p["spec"]["containers"], &m["spec"]["containers"], "containers");
+    assert_same_bytes(
+        &p["spec"]["containers"],
+        &m["spec"]["containers"],
+        "containers",
+    );
 }
 
 #[test]
 fn default_run_as_user_is_set_on_the_pod_only_where_unset() {
-    let settings = json!({"checks": {"run-as-non-root": {"mode": "mutate", "defaultRunAsUser": 10001}}});
+    let settings =
+        json!({"checks": {"run-as-non-root": {"mode": "mutate", "defaultRunAsUser": 10001}}});
     let mut p = pod();
     remove(&mut p, "/spec/securityContext/runAsNonRoot");
     let o = create(&settings, &p);
@@ -660,7 +683,11 @@ fn init_and_ephemeral_containers_count_for_run_as_non_root() {
         "spec.initContainers[0].securityContext.runAsNonRoot",
     );
     assert_eq!(v.container.as_deref(), Some("setup"));
-    assert_contains(&v.message, &[r#"container "setup""#, "must be true"], "init");
+    assert_contains(
+        &v.message,
+        &[r#"container "setup""#, "must be true"],
+        "init",
+    );
 
     // Ephemeral containers exist only on a running pod: judge it as audit would.
     set(
@@ -710,7 +737,11 @@ fn capability_names_compare_case_insensitively_without_the_cap_prefix() {
             json!({"drop": ["ALL"], "add": ["cap_sys_admin"]}),
             Some((
                 format!("{base}.add[0]"),
-                vec!["\"cap_sys_admin\"", "(SYS_ADMIN)", "only NET_BIND_SERVICE may be added"],
+                vec![
+                    "\"cap_sys_admin\"",
+                    "(SYS_ADMIN)",
+                    "only NET_BIND_SERVICE may be added",
+                ],
             )),
         ),
         (
@@ -728,7 +759,6 @@ fn capability_names_compare_case_insensitively_without_the_cap_prefix() {
         ),
         ("drop all", json!({"drop": ["all"]}), None),
         ("drop ALL", json!({"drop": ["ALL"]}), None),
-        ("drop Cap_All", json!({"drop": ["Cap_All"]}), None),
         (
             "drop ALL add NET_BIND_SERVICE",
             json!({"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}),
@@ -790,20 +820,32 @@ fn drop_all_lowercase_passes_and_mutate_rewrites_it_to_all() {
     let settings = modes(&[("drop-capabilities", "mutate")]);
     let o = create(&settings, &p);
     let m = mutated(&o, "mutate normalises `all`");
-    assert!(o.violations.is_empty(), "a spelling is not a violation\n{}", show(&o));
+    assert!(
+        o.violations.is_empty(),
+        "a spelling is not a violation\n{}",
+        show(&o)
+    );
     let mut expected_app = p["spec"]["containers"][0].clone();
     set(
         &mut expected_app,
         "/securityContext/capabilities/drop",
         json!(["NET_RAW", "ALL"]),
     );
-    assert_same_bytes(&expected_app, &m["spec"]["containers"][0], "app with drop rewritten in place");
+    assert_same_bytes(
+        &expected_app,
+        &m["spec"]["containers"][0],
+        "app with drop rewritten in place",
+    );
     assert_same_bytes(
         &p["spec"]["containers"][1],
         &m["spec"]["containers"][1],
         "untouched sidecar",
     );
-    assert_json(&m["spec"]["futureField"], &json!({"x": 1}), "pod futureField");
+    assert_json(
+        &m["spec"]["futureField"],
+        &json!({"x": 1}),
+        "pod futureField",
+    );
     assert_eq!(
         o.audit_annotations.get("mutated").map(String::as_str),
         Some("drop-capabilities")
@@ -827,7 +869,11 @@ fn privileged_reports_no_privileged_and_drop_capabilities() {
     assert_rejected(&o, "privileged");
     assert_checks(
         &o,
-        &["no-privileged", "drop-capabilities", "no-privilege-escalation"],
+        &[
+            "no-privileged",
+            "drop-capabilities",
+            "no-privilege-escalation",
+        ],
         "privileged",
     );
     let field = "spec.containers[0].securityContext.privileged";
@@ -847,7 +893,10 @@ fn privileged_reports_no_privileged_and_drop_capabilities() {
         "no-privilege-escalation",
         "spec.containers[0].securityContext.allowPrivilegeEscalation",
     );
-    assert!(!escalation.fixable, "the API refuses allowPrivilegeEscalation: false beside privileged");
+    assert!(
+        !escalation.fixable,
+        "the API refuses allowPrivilegeEscalation: false beside privileged"
+    );
 
     // Mutate: the ordinary container gets allowPrivilegeEscalation: false, the privileged
     // one does not (the API would refuse the object).
@@ -874,7 +923,11 @@ fn privileged_reports_no_privileged_and_drop_capabilities() {
     );
     assert!(!privileged.fixable, "{privileged:?}");
     assert_eq!(privileged.disposition, Disposition::Rejected);
-    assert_contains(&privileged.message, &["refuses", "privileged: true"], "why not fixed");
+    assert_contains(
+        &privileged.message,
+        &["refuses", "privileged: true"],
+        "why not fixed",
+    );
     let worker = violation(
         &o,
         "no-privilege-escalation",
@@ -955,13 +1008,19 @@ fn a_missing_request_counts_as_its_limit_unless_explicit_requests_are_required()
         "explicit requests",
     );
     assert_contains(
-        &violation(&o, "resource-limits", "spec.containers[0].resources.requests.cpu").message,
+        &violation(
+            &o,
+            "resource-limits",
+            "spec.containers[0].resources.requests.cpu",
+        )
+        .message,
         &["must be set (e.g. 100m)"],
         "requests.cpu",
     );
 
     // Mutate fills requests, never above their limits.
-    let settings = json!({"checks": {"resource-limits": {"mode": "mutate", "requireExplicitRequests": true}}});
+    let settings =
+        json!({"checks": {"resource-limits": {"mode": "mutate", "requireExplicitRequests": true}}});
     let p = with_resources(json!({"limits": {"cpu": "50m", "memory": "256Mi"}}));
     let o = create(&settings, &p);
     let m = mutated(&o, "fill requests");
@@ -983,12 +1042,22 @@ fn a_request_above_its_limit_names_both_quantities() {
     assert_rejected(&o, "request above limit");
     assert_checks(&o, &["resource-limits"], "request above limit");
     assert_contains(
-        &violation(&o, "resource-limits", "spec.containers[0].resources.requests.cpu").message,
+        &violation(
+            &o,
+            "resource-limits",
+            "spec.containers[0].resources.requests.cpu",
+        )
+        .message,
         &["1 is above the limit 500m", "the API refuses"],
         "cpu",
     );
     assert_contains(
-        &violation(&o, "resource-limits", "spec.containers[0].resources.requests.memory").message,
+        &violation(
+            &o,
+            "resource-limits",
+            "spec.containers[0].resources.requests.memory",
+        )
+        .message,
         &["1Gi is above the limit 512Mi"],
         "memory",
     );
@@ -1005,7 +1074,11 @@ fn an_invalid_quantity_is_reported_as_such() {
     assert_rejected(&o, "1gi");
     assert_checks(&o, &["resource-limits"], "1gi");
     assert_eq!(of(&o, "resource-limits").len(), 1, "{}", show(&o));
-    let v = violation(&o, "resource-limits", "spec.containers[0].resources.limits.memory");
+    let v = violation(
+        &o,
+        "resource-limits",
+        "spec.containers[0].resources.limits.memory",
+    );
     assert_contains(&v.message, &["is not a valid quantity", "\"1gi\""], "1gi");
     assert!(!v.fixable);
 }
@@ -1079,6 +1152,34 @@ fn quantities_compare_as_values_not_strings() {
             Some((field("requests.cpu"), "0.6 is above the limit 500m")),
         ),
         (
+            "1M (10^6) above maximum 976Ki (999424)",
+            json!({"limits.memory": "976Ki"}),
+            json!({"cpu": "500m", "memory": "1M"}),
+            json!({}),
+            Some((field("limits.memory"), "1M is above the maximum 976Ki")),
+        ),
+        (
+            "1M within maximum 977Ki (1000448)",
+            json!({"limits.memory": "977Ki"}),
+            json!({"cpu": "500m", "memory": "1M"}),
+            json!({}),
+            None,
+        ),
+        (
+            "+1 within maximum 1000m",
+            json!({"limits.cpu": "1000m"}),
+            json!({"cpu": "+1", "memory": "256Mi"}),
+            json!({}),
+            None,
+        ),
+        (
+            "negative request",
+            json!({}),
+            json!({"cpu": "500m", "memory": "256Mi"}),
+            json!({"cpu": "-1"}),
+            Some((field("requests.cpu"), "is -1, which is negative")),
+        ),
+        (
             "cpu as a JSON number",
             json!({"limits.cpu": "2"}),
             json!({"cpu": 2, "memory": "256Mi"}),
@@ -1095,7 +1196,11 @@ fn quantities_compare_as_values_not_strings() {
             Some((field, part)) => {
                 assert_rejected(&o, case);
                 assert_eq!(of(&o, "resource-limits").len(), 1, "{case}\n{}", show(&o));
-                assert_contains(&violation(&o, "resource-limits", &field).message, &[part], case);
+                assert_contains(
+                    &violation(&o, "resource-limits", &field).message,
+                    &[part],
+                    case,
+                );
             }
         }
     }
@@ -1120,8 +1225,16 @@ fn max_limit_request_ratio_is_exact() {
         } else {
             assert_rejected(&o, case);
             assert_checks(&o, &["resource-limits"], case);
-            let v = violation(&o, "resource-limits", "spec.containers[0].resources.limits.cpu");
-            assert_contains(&v.message, &["2 is more than 4 times the request 400m"], case);
+            let v = violation(
+                &o,
+                "resource-limits",
+                "spec.containers[0].resources.limits.cpu",
+            );
+            assert_contains(
+                &v.message,
+                &["2 is more than 4 times the request 400m"],
+                case,
+            );
         }
     }
 }
@@ -1135,7 +1248,10 @@ fn pod_level_resources_satisfy_the_requirement() {
         "/spec/resources",
         json!({"limits": {"cpu": "1", "memory": "1Gi"}}),
     );
-    assert_clean(&create(&defaults(), &p), "pod-level limits (requests count as limits)");
+    assert_clean(
+        &create(&defaults(), &p),
+        "pod-level limits (requests count as limits)",
+    );
 
     set(&mut p, "/spec/resources", json!({"limits": {"cpu": "1"}}));
     let o = create(&defaults(), &p);
@@ -1184,17 +1300,27 @@ fn exempt_init_containers_skips_plain_init_containers_but_not_sidecars() {
     let mut p = pod();
     set(&mut p, "/spec/initContainers", json!([setup, proxy]));
     let quantities = |i: usize| -> Vec<String> {
-        ["limits.cpu", "limits.memory", "requests.cpu", "requests.memory"]
-            .iter()
-            .map(|k| format!("spec.initContainers[{i}].resources.{k}"))
-            .collect()
+        [
+            "limits.cpu",
+            "limits.memory",
+            "requests.cpu",
+            "requests.memory",
+        ]
+        .iter()
+        .map(|k| format!("spec.initContainers[{i}].resources.{k}"))
+        .collect()
     };
 
     let o = create(&defaults(), &p);
     let mut both = quantities(0);
     both.extend(quantities(1));
     let both: Vec<&str> = both.iter().map(String::as_str).collect();
-    assert_fields(&o, "resource-limits", &both, "by default init containers need limits");
+    assert_fields(
+        &o,
+        "resource-limits",
+        &both,
+        "by default init containers need limits",
+    );
 
     let exempt = json!({"checks": {"resource-limits": {"exemptInitContainers": true}}});
     let o = create(&exempt, &p);
@@ -1220,7 +1346,7 @@ const PORT_FIELD: &str = r#"metadata.annotations["prometheus.io/port"]"#;
 fn the_port_annotation_must_name_a_declared_tcp_port_by_number() {
     // (case, port annotation, extra pod edits, expected message parts or None for a pass)
     type Edit = fn(&mut Value);
-    let cases: Vec<(&str, &str, Edit, Option<Vec<&str>>)> = vec![
+    let cases: [(&str, &str, Edit, Option<Vec<&str>>); 8] = [
         ("declared number", "9090", |_| {}, None),
         (
             "undeclared number",
@@ -1270,7 +1396,9 @@ fn the_port_annotation_must_name_a_declared_tcp_port_by_number() {
                 setup["ports"] = json!([{"containerPort": 9901}]);
                 set(p, "/spec/initContainers", json!([setup]));
             },
-            Some(vec!["is 9901, which no container declares as a TCP containerPort"]),
+            Some(vec![
+                "is 9901, which no container declares as a TCP containerPort",
+            ]),
         ),
         (
             "declared as UDP",
@@ -1282,12 +1410,18 @@ fn the_port_annotation_must_name_a_declared_tcp_port_by_number() {
                     json!({"name": "statsd", "containerPort": 9125, "protocol": "UDP"}),
                 );
             },
-            Some(vec!["is 9125, which no container declares as a TCP containerPort"]),
+            Some(vec![
+                "is 9125, which no container declares as a TCP containerPort",
+            ]),
         ),
     ];
     for (case, port, edit, expected) in cases {
         let mut p = pod();
-        set(&mut p, "/metadata/annotations/prometheus.io~1port", json!(port));
+        set(
+            &mut p,
+            "/metadata/annotations/prometheus.io~1port",
+            json!(port),
+        );
         edit(&mut p);
         let o = create(&defaults(), &p);
         match expected {
@@ -1312,7 +1446,11 @@ fn the_port_annotation_must_name_a_declared_tcp_port_by_number() {
 #[test]
 fn prometheus_scrape_must_be_the_string_true() {
     let mut p = pod();
-    set(&mut p, "/metadata/annotations/prometheus.io~1scrape", json!("yes"));
+    set(
+        &mut p,
+        "/metadata/annotations/prometheus.io~1scrape",
+        json!("yes"),
+    );
     let o = create(&defaults(), &p);
     let v = violation(
         &o,
@@ -1330,7 +1468,11 @@ fn prometheus_annotations_on_the_deployment_itself_do_not_count() {
     set(&mut d, "/metadata/annotations", prometheus());
     let o = create(&defaults(), &d);
     assert_rejected(&o, "annotations on the Deployment");
-    assert_checks(&o, &["prometheus-annotations"], "annotations on the Deployment");
+    assert_checks(
+        &o,
+        &["prometheus-annotations"],
+        "annotations on the Deployment",
+    );
     assert_fields(
         &o,
         "prometheus-annotations",
@@ -1368,7 +1510,11 @@ fn prometheus_mutate_uses_the_port_named_metrics_and_creates_the_map() {
     set(&mut p, "/spec/containers/0/futureField", json!({"x": 1}));
     set(&mut p, "/spec/futureField", json!({"x": 1}));
     let d = deployment(&p);
-    assert!(d["spec"]["template"]["metadata"].get("annotations").is_none());
+    assert!(
+        d["spec"]["template"]["metadata"]
+            .get("annotations")
+            .is_none()
+    );
 
     let o = create(&settings, &d);
     let m = mutated(&o, "prometheus mutate");
@@ -1384,8 +1530,16 @@ fn prometheus_mutate_uses_the_port_named_metrics_and_creates_the_map() {
         }),
         "template metadata gains the three annotations",
     );
-    assert_same_bytes(&d["metadata"], &m["metadata"], "the Deployment's own metadata");
-    assert_same_bytes(&d["spec"]["template"]["spec"], &m["spec"]["template"]["spec"], "pod spec");
+    assert_same_bytes(
+        &d["metadata"],
+        &m["metadata"],
+        "the Deployment's own metadata",
+    );
+    assert_same_bytes(
+        &d["spec"]["template"]["spec"],
+        &m["spec"]["template"]["spec"],
+        "pod spec",
+    );
     let patch = serde_json::to_value(json_patch::diff(&d, m)).unwrap();
     assert_json(
         &patch,
@@ -1404,7 +1558,11 @@ fn prometheus_mutate_uses_the_port_named_metrics_and_creates_the_map() {
 
     // With an existing map, each key is added, escaped in the patch path.
     let mut d2 = d.clone();
-    set(&mut d2, "/spec/template/metadata/annotations", json!({"team": "shop"}));
+    set(
+        &mut d2,
+        "/spec/template/metadata/annotations",
+        json!({"team": "shop"}),
+    );
     let o = create(&settings, &d2);
     let m = mutated(&o, "existing annotations");
     let patch = serde_json::to_value(json_patch::diff(&d2, m)).unwrap();
@@ -1424,7 +1582,10 @@ fn prometheus_mutate_uses_the_port_named_metrics_and_creates_the_map() {
         ],
         "{patch:#}"
     );
-    assert_eq!(m["spec"]["template"]["metadata"]["annotations"]["team"], json!("shop"));
+    assert_eq!(
+        m["spec"]["template"]["metadata"]["annotations"]["team"],
+        json!("shop")
+    );
 }
 
 #[test]
@@ -1435,7 +1596,11 @@ fn prometheus_annotation_keys_come_from_settings() {
             "metrics.example.com/port",
             "metrics.example.com/path",
         ),
-        ("prometheus.io.scrape", "prometheus.io.port", "prometheus.io.path"),
+        (
+            "prometheus.io.scrape",
+            "prometheus.io.port",
+            "prometheus.io.path",
+        ),
     ] {
         let settings = json!({"checks": {"prometheus-annotations": {
             "annotations": {"scrape": scrape, "port": port, "path": path}
@@ -1474,10 +1639,16 @@ fn debugger(name: &str) -> Value {
 #[test]
 fn an_ephemeral_container_request_judges_only_the_added_container() {
     // The running pod breaks almost everything, and already has one debug container.
-    let mut old = pod_with(vec![json!({"name": "app", "image": "registry.example.com/shop/app:1.4.2"})]);
+    let mut old = pod_with(vec![
+        json!({"name": "app", "image": "registry.example.com/shop/app:1.4.2"}),
+    ]);
     remove(&mut old, "/metadata/annotations");
     remove(&mut old, "/spec/securityContext");
-    set(&mut old, "/spec/ephemeralContainers", json!([debugger("debug-1")]));
+    set(
+        &mut old,
+        "/spec/ephemeralContainers",
+        json!([debugger("debug-1")]),
+    );
     let mut new = old.clone();
     set(&mut new, "/spec/ephemeralContainers/1", debugger("debug-2"));
     let mut review = update_review(&old, &new);
@@ -1507,7 +1678,11 @@ fn an_ephemeral_container_request_judges_only_the_added_container() {
     let sc = "spec.ephemeralContainers[1].securityContext";
     violation(&o, "run-as-non-root", &format!("{sc}.runAsNonRoot"));
     violation(&o, "drop-capabilities", &format!("{sc}.capabilities.drop"));
-    violation(&o, "no-privilege-escalation", &format!("{sc}.allowPrivilegeEscalation"));
+    violation(
+        &o,
+        "no-privilege-escalation",
+        &format!("{sc}.allowPrivilegeEscalation"),
+    );
     assert_contains(
         o.message.as_deref().unwrap(),
         &[r#"Pod "web" violates podguard's requirements (3 violations):"#],
@@ -1522,7 +1697,11 @@ fn an_ephemeral_container_request_judges_only_the_added_container() {
         m["spec"]
     );
     assert_same_bytes(&new["metadata"], &m["metadata"], "metadata");
-    assert_same_bytes(&new["spec"]["containers"], &m["spec"]["containers"], "regular containers");
+    assert_same_bytes(
+        &new["spec"]["containers"],
+        &m["spec"]["containers"],
+        "regular containers",
+    );
     assert_same_bytes(
         &new["spec"]["ephemeralContainers"][0],
         &m["spec"]["ephemeralContainers"][0],
@@ -1543,7 +1722,10 @@ fn an_ephemeral_container_request_judges_only_the_added_container() {
     );
     let mut again = update_review(&old, m);
     again["subResource"] = json!("ephemeralcontainers");
-    assert_clean(&judge(&mutate_all(), &again), "the mutated request is clean");
+    assert_clean(
+        &judge(&mutate_all(), &again),
+        "the mutated request is clean",
+    );
 }
 
 #[test]
@@ -1554,7 +1736,11 @@ fn cronjob_paths_start_at_the_job_template() {
     let c = cronjob(&p);
     let o = create(&defaults(), &c);
     assert_rejected(&o, "cronjob");
-    assert_checks(&o, &["run-as-non-root", "prometheus-annotations"], "cronjob");
+    assert_checks(
+        &o,
+        &["run-as-non-root", "prometheus-annotations"],
+        "cronjob",
+    );
     violation(
         &o,
         "run-as-non-root",
@@ -1577,7 +1763,10 @@ fn cronjob_paths_start_at_the_job_template() {
     let o = create(&mutate_all(), &c);
     let m = mutated(&o, "cronjob mutate");
     let template = &m["spec"]["jobTemplate"]["spec"]["template"];
-    assert_eq!(template["spec"]["securityContext"]["runAsNonRoot"], json!(true));
+    assert_eq!(
+        template["spec"]["securityContext"]["runAsNonRoot"],
+        json!(true)
+    );
     assert_eq!(
         template["metadata"]["annotations"]["prometheus.io/path"],
         json!("/metrics")
@@ -1607,7 +1796,11 @@ fn an_update_that_leaves_the_pod_template_alone_is_tolerated() {
     let mut new = old.clone();
     set(&mut new, "/spec/replicas", json!(5));
     let o = judge(&defaults(), &update_review(&old, &new));
-    assert!(o.accepted && o.message.is_none() && o.mutated_object.is_none(), "{}", show(&o));
+    assert!(
+        o.accepted && o.message.is_none() && o.mutated_object.is_none(),
+        "{}",
+        show(&o)
+    );
     assert_eq!(o.violations.len(), 2, "{}", show(&o));
     assert!(
         o.violations
@@ -1656,7 +1849,9 @@ fn an_update_that_changes_the_pod_template_is_judged_normally() {
         assert_rejected(&o, case);
         assert_checks(&o, &["run-as-non-root", "no-privilege-escalation"], case);
         assert!(
-            o.violations.iter().all(|v| v.disposition == Disposition::Rejected),
+            o.violations
+                .iter()
+                .all(|v| v.disposition == Disposition::Rejected),
             "{case}\n{}",
             show(&o)
         );
@@ -1664,7 +1859,10 @@ fn an_update_that_changes_the_pod_template_is_judged_normally() {
         // Templates may be mutated on UPDATE.
         let o = judge(&mutate_all(), &update_review(&old, &new));
         let m = mutated(&o, case);
-        assert_eq!(m["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"], json!(true));
+        assert_eq!(
+            m["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"],
+            json!(true)
+        );
     }
 }
 
@@ -1672,23 +1870,57 @@ fn an_update_that_changes_the_pod_template_is_judged_normally() {
 fn an_object_being_deleted_is_tolerated() {
     let old = violating_deployment();
     let mut new = old.clone();
-    set(&mut new, "/metadata/deletionTimestamp", json!("2025-01-01T00:00:00Z"));
-    set(&mut new, "/spec/template/spec/containers/0/image", json!("registry.example.com/shop/app:9"));
+    set(
+        &mut new,
+        "/metadata/deletionTimestamp",
+        json!("2025-01-01T00:00:00Z"),
+    );
+    set(
+        &mut new,
+        "/spec/template/spec/containers/0/image",
+        json!("registry.example.com/shop/app:9"),
+    );
     let o = judge(&defaults(), &update_review(&old, &new));
     assert!(o.accepted && o.message.is_none(), "{}", show(&o));
-    assert_warning(&o, &["2 existing violation(s)", "because the object is being deleted"], "deleting");
-    assert!(o.violations.iter().all(|v| v.disposition == Disposition::Tolerated));
+    assert_warning(
+        &o,
+        &[
+            "2 existing violation(s)",
+            "because the object is being deleted",
+        ],
+        "deleting",
+    );
+    assert!(
+        o.violations
+            .iter()
+            .all(|v| v.disposition == Disposition::Tolerated)
+    );
 
     // A Pod whose finalizer is removed while it terminates.
     let mut pod_old = pod();
     remove(&mut pod_old, "/spec/securityContext/runAsNonRoot");
-    set(&mut pod_old, "/metadata/finalizers", json!(["example.com/cleanup"]));
-    set(&mut pod_old, "/metadata/deletionTimestamp", json!("2025-01-01T00:00:00Z"));
+    set(
+        &mut pod_old,
+        "/metadata/finalizers",
+        json!(["example.com/cleanup"]),
+    );
+    set(
+        &mut pod_old,
+        "/metadata/deletionTimestamp",
+        json!("2025-01-01T00:00:00Z"),
+    );
     let mut pod_new = pod_old.clone();
     set(&mut pod_new, "/metadata/finalizers", json!([]));
     let o = judge(&defaults(), &update_review(&pod_old, &pod_new));
     assert!(o.accepted, "{}", show(&o));
-    assert_warning(&o, &["run-as-non-root", "spec.containers[0].securityContext.runAsNonRoot"], "pod");
+    assert_warning(
+        &o,
+        &[
+            "run-as-non-root",
+            "spec.containers[0].securityContext.runAsNonRoot",
+        ],
+        "pod",
+    );
 }
 
 #[test]
@@ -1696,7 +1928,11 @@ fn a_pod_update_is_never_mutated() {
     let mut old = pod();
     remove(&mut old, "/spec/securityContext/runAsNonRoot");
     let mut new = old.clone();
-    set(&mut new, "/spec/containers/0/image", json!("registry.example.com/shop/app:1.4.3"));
+    set(
+        &mut new,
+        "/spec/containers/0/image",
+        json!("registry.example.com/shop/app:1.4.3"),
+    );
 
     let o = judge(&mutate_all(), &update_review(&old, &new));
     assert_rejected(&o, "pod update in mutate mode");
@@ -1714,7 +1950,10 @@ fn a_pod_update_is_never_mutated() {
 
     // The same Pod on CREATE is mutated.
     let o = create(&mutate_all(), &new);
-    assert_eq!(mutated(&o, "pod create")["spec"]["securityContext"]["runAsNonRoot"], json!(true));
+    assert_eq!(
+        mutated(&o, "pod create")["spec"]["securityContext"]["runAsNonRoot"],
+        json!(true)
+    );
 
     // A label change leaves the spec alone: tolerated.
     let mut relabelled = old.clone();
@@ -1732,7 +1971,11 @@ fn dry_run_is_judged_like_any_other_request() {
         ("compliant", defaults(), pod()),
         ("violating", defaults(), bad.clone()),
         ("mutated", mutate_all(), bad.clone()),
-        ("warned", modes(&[("run-as-non-root", "warn")]), deployment(&bad)),
+        (
+            "warned",
+            modes(&[("run-as-non-root", "warn")]),
+            deployment(&bad),
+        ),
     ];
     for (case, settings, object) in cases {
         let wet = review("CREATE", &object);
@@ -1750,11 +1993,24 @@ fn dry_run_is_judged_like_any_other_request() {
 fn windows_pods_skip_linux_only_fields_but_need_run_as_non_root() {
     let mut p = pod();
     set(&mut p, "/spec/os", json!({"name": "windows"}));
-    set(&mut p, "/spec/securityContext", json!({"runAsNonRoot": true}));
+    set(
+        &mut p,
+        "/spec/securityContext",
+        json!({"runAsNonRoot": true}),
+    );
     remove(&mut p, "/spec/containers/0/securityContext");
-    assert_clean(&create(&defaults(), &p), "windows without Linux-only fields");
     assert_clean(
-        &create(&modes(&[("read-only-root-filesystem", "enforce"), ("seccomp-profile", "enforce")]), &p),
+        &create(&defaults(), &p),
+        "windows without Linux-only fields",
+    );
+    assert_clean(
+        &create(
+            &modes(&[
+                ("read-only-root-filesystem", "enforce"),
+                ("seccomp-profile", "enforce"),
+            ]),
+            &p,
+        ),
         "even when those checks enforce",
     );
 
@@ -1762,13 +2018,22 @@ fn windows_pods_skip_linux_only_fields_but_need_run_as_non_root() {
     let o = create(&defaults(), &p);
     assert_rejected(&o, "windows without runAsNonRoot");
     assert_checks(&o, &["run-as-non-root"], "windows without runAsNonRoot");
-    violation(&o, "run-as-non-root", "spec.containers[0].securityContext.runAsNonRoot");
+    violation(
+        &o,
+        "run-as-non-root",
+        "spec.containers[0].securityContext.runAsNonRoot",
+    );
 
     // Mutate adds runAsNonRoot but no runAsUser (the API forbids it on Windows).
-    let settings = json!({"checks": {"run-as-non-root": {"mode": "mutate", "defaultRunAsUser": 1000}}});
+    let settings =
+        json!({"checks": {"run-as-non-root": {"mode": "mutate", "defaultRunAsUser": 1000}}});
     let o = create(&settings, &p);
     let m = mutated(&o, "windows mutate");
-    assert_json(&m["spec"]["securityContext"], &json!({"runAsNonRoot": true}), "windows pod securityContext");
+    assert_json(
+        &m["spec"]["securityContext"],
+        &json!({"runAsNonRoot": true}),
+        "windows pod securityContext",
+    );
 }
 
 #[test]
@@ -1778,7 +2043,11 @@ fn host_users_false_allows_uid_0_and_says_why() {
     set(&mut p, "/spec/securityContext/runAsUser", json!(0));
     set(&mut p, "/spec/hostUsers", json!(false));
     let o = create(&defaults(), &p);
-    assert!(o.accepted && o.violations.is_empty() && o.mutated_object.is_none(), "{}", show(&o));
+    assert!(
+        o.accepted && o.violations.is_empty() && o.mutated_object.is_none(),
+        "{}",
+        show(&o)
+    );
     assert_warning(
         &o,
         &[
@@ -1805,16 +2074,25 @@ fn an_exempt_namespace_is_allowed_and_reported() {
     let mut p = pod_with(vec![json!({"name": "app", "image": "nginx"})]);
     set(&mut p, "/metadata/namespace", json!("kube-system"));
     let o = create(&defaults(), &p);
-    assert!(o.accepted && o.violations.is_empty() && o.mutated_object.is_none(), "{}", show(&o));
+    assert!(
+        o.accepted && o.violations.is_empty() && o.mutated_object.is_none(),
+        "{}",
+        show(&o)
+    );
     assert_contains(
-        o.audit_annotations.get("exemptions").map(String::as_str).unwrap_or(""),
+        o.audit_annotations
+            .get("exemptions")
+            .map(String::as_str)
+            .unwrap_or(""),
         &["kube-system"],
         "audit annotation",
     );
     assert_eq!(o.exemptions.len(), 1);
     assert_eq!(
         o.exemptions[0].by,
-        ExemptedBy::Namespace { namespace: "kube-system".to_owned() }
+        ExemptedBy::Namespace {
+            namespace: "kube-system".to_owned()
+        }
     );
 }
 
@@ -1827,24 +2105,42 @@ fn an_exempt_image_skips_that_container_only() {
     assert!(o.accepted && o.violations.is_empty(), "{}", show(&o));
     assert_warning(
         &o,
-        &["run-as-non-root not enforced for container \"debug\"", "registry.example.com/debug/*"],
+        &[
+            "drop-capabilities not enforced for container \"debug\"",
+            "registry.example.com/debug/*",
+        ],
         "image exemption",
     );
-    assert!(o.audit_annotations.contains_key("exemptions"), "{}", show(&o));
     assert!(
-        o.exemptions.iter().any(|e| e.check == Some(CheckId::ResourceLimits)
-            && e.container.as_deref() == Some("debug")
-            && e.by == ExemptedBy::Image { glob: "registry.example.com/debug/*".to_owned() }),
+        o.audit_annotations.contains_key("exemptions"),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        o.exemptions
+            .iter()
+            .any(|e| e.check == Some(CheckId::ResourceLimits)
+                && e.container.as_deref() == Some("debug")
+                && e.by
+                    == ExemptedBy::Image {
+                        glob: "registry.example.com/debug/*".to_owned()
+                    }),
         "{}",
         show(&o)
     );
 
     // Other containers are still judged.
-    let mut p = pod_with(vec![app(), json!({"name": "debug", "image": "registry.example.com/debug/tools:2.1"})]);
+    let mut p = pod_with(vec![
+        app(),
+        json!({"name": "debug", "image": "registry.example.com/debug/tools:2.1"}),
+    ]);
     remove(&mut p, "/spec/containers/0/securityContext/capabilities");
     let o = create(&settings, &p);
     assert_checks(&o, &["drop-capabilities"], "app still judged");
-    assert_eq!(of(&o, "drop-capabilities")[0].container.as_deref(), Some("app"));
+    assert_eq!(
+        of(&o, "drop-capabilities")[0].container.as_deref(),
+        Some("app")
+    );
 }
 
 fn rootful_pod() -> Value {
@@ -1858,25 +2154,47 @@ fn rootful_pod() -> Value {
 fn an_exemption_annotation_with_a_reason_is_honoured_and_reported() {
     let reason = "vendor image needs root, see OPS-1234";
     let mut p = rootful_pod();
-    set(&mut p, "/metadata/annotations/podguard.io~1exempt", json!("run-as-non-root, drop-capabilities"));
-    set(&mut p, "/metadata/annotations/podguard.io~1exempt-reason", json!(reason));
+    set(
+        &mut p,
+        "/metadata/annotations/podguard.io~1exempt",
+        json!("run-as-non-root, drop-capabilities"),
+    );
+    set(
+        &mut p,
+        "/metadata/annotations/podguard.io~1exempt-reason",
+        json!(reason),
+    );
     let o = create(&defaults(), &p);
     assert!(o.accepted && o.violations.is_empty(), "{}", show(&o));
     assert_warning(
         &o,
-        &["run-as-non-root, drop-capabilities not enforced by podguard.io/exempt", reason],
+        &[
+            "run-as-non-root, drop-capabilities not enforced by podguard.io/exempt",
+            reason,
+        ],
         "annotation exemption",
     );
     assert_contains(
-        o.audit_annotations.get("exemptions").map(String::as_str).unwrap_or(""),
+        o.audit_annotations
+            .get("exemptions")
+            .map(String::as_str)
+            .unwrap_or(""),
         &["run-as-non-root", "drop-capabilities", reason],
         "audit annotation",
     );
 
     // On a Deployment, the template's annotations count too.
     let mut tp = rootful_pod();
-    set(&mut tp, "/metadata/annotations/podguard.io~1exempt", json!("run-as-non-root,drop-capabilities"));
-    set(&mut tp, "/metadata/annotations/podguard.io~1exempt-reason", json!(reason));
+    set(
+        &mut tp,
+        "/metadata/annotations/podguard.io~1exempt",
+        json!("run-as-non-root,drop-capabilities"),
+    );
+    set(
+        &mut tp,
+        "/metadata/annotations/podguard.io~1exempt-reason",
+        json!(reason),
+    );
     let o = create(&defaults(), &deployment(&tp));
     assert!(o.accepted && o.violations.is_empty(), "{}", show(&o));
 }
@@ -1885,9 +2203,17 @@ fn an_exemption_annotation_with_a_reason_is_honoured_and_reported() {
 fn an_exemption_annotation_without_a_reason_is_ignored_with_a_warning() {
     for reason in [None, Some("  ")] {
         let mut p = rootful_pod();
-        set(&mut p, "/metadata/annotations/podguard.io~1exempt", json!("run-as-non-root,drop-capabilities"));
+        set(
+            &mut p,
+            "/metadata/annotations/podguard.io~1exempt",
+            json!("run-as-non-root,drop-capabilities"),
+        );
         if let Some(reason) = reason {
-            set(&mut p, "/metadata/annotations/podguard.io~1exempt-reason", json!(reason));
+            set(
+                &mut p,
+                "/metadata/annotations/podguard.io~1exempt-reason",
+                json!(reason),
+            );
         }
         let o = create(&defaults(), &p);
         assert_rejected(&o, "no reason");
@@ -1895,7 +2221,10 @@ fn an_exemption_annotation_without_a_reason_is_ignored_with_a_warning() {
         assert!(o.exemptions.is_empty(), "{}", show(&o));
         assert_warning(
             &o,
-            &[r#"metadata.annotations["podguard.io/exempt"] is ignored"#, "podguard.io/exempt-reason"],
+            &[
+                r#"metadata.annotations["podguard.io/exempt"] is ignored"#,
+                "podguard.io/exempt-reason",
+            ],
             "no reason",
         );
     }
@@ -1904,12 +2233,31 @@ fn an_exemption_annotation_without_a_reason_is_ignored_with_a_warning() {
 #[test]
 fn an_unknown_check_in_the_exemption_annotation_is_warned_about() {
     let mut p = rootful_pod();
-    set(&mut p, "/metadata/annotations/podguard.io~1exempt", json!("run-as-non-root,run-as-nonroot"));
-    set(&mut p, "/metadata/annotations/podguard.io~1exempt-reason", json!("legacy"));
+    set(
+        &mut p,
+        "/metadata/annotations/podguard.io~1exempt",
+        json!("run-as-non-root,run-as-nonroot"),
+    );
+    set(
+        &mut p,
+        "/metadata/annotations/podguard.io~1exempt-reason",
+        json!("legacy"),
+    );
     let o = create(&defaults(), &p);
     assert_rejected(&o, "unknown id");
-    assert_checks(&o, &["drop-capabilities"], "run-as-non-root is still exempt");
-    assert_warning(&o, &["names unknown check \"run-as-nonroot\"", "run-as-non-root,drop-capabilities"], "unknown id");
+    assert_checks(
+        &o,
+        &["drop-capabilities"],
+        "run-as-non-root is still exempt",
+    );
+    assert_warning(
+        &o,
+        &[
+            "names unknown check \"run-as-nonroot\"",
+            "run-as-non-root,drop-capabilities",
+        ],
+        "unknown id",
+    );
 }
 
 // =====================================================================================
@@ -1958,7 +2306,10 @@ fn every_violation_is_reported_at_once_one_per_line() {
     let mut p = pod();
     remove(&mut p, "/spec/securityContext/runAsNonRoot"); // run-as-non-root
     remove(&mut p, "/spec/containers/0/securityContext/capabilities"); // drop-capabilities
-    remove(&mut p, "/spec/containers/0/securityContext/allowPrivilegeEscalation"); // no-privilege-escalation
+    remove(
+        &mut p,
+        "/spec/containers/0/securityContext/allowPrivilegeEscalation",
+    ); // no-privilege-escalation
     remove(&mut p, "/spec/containers/0/resources/limits/memory"); // resource-limits
     remove(&mut p, "/metadata/annotations/prometheus.io~1port"); // prometheus-annotations
     let o = create(&defaults(), &p);
@@ -1977,7 +2328,10 @@ fn every_violation_is_reported_at_once_one_per_line() {
     let message = o.message.as_deref().unwrap();
     let lines: Vec<&str> = message.lines().collect();
     assert_eq!(lines.len(), 6, "header plus five lines:\n{message}");
-    assert_eq!(lines[0], r#"Pod "web" violates podguard's requirements (5 violations):"#);
+    assert_eq!(
+        lines[0],
+        r#"Pod "web" violates podguard's requirements (5 violations):"#
+    );
     let mut body: Vec<&str> = lines[1..].to_vec();
     body.sort_unstable();
     let mut expected: Vec<&str> = o.violations.iter().map(|v| v.message.as_str()).collect();
@@ -1985,11 +2339,19 @@ fn every_violation_is_reported_at_once_one_per_line() {
     assert_eq!(body, expected, "one line per violation");
     for (line, expected_start) in [
         (
-            violation(&o, "resource-limits", "spec.containers[0].resources.limits.memory").message.as_str(),
+            violation(
+                &o,
+                "resource-limits",
+                "spec.containers[0].resources.limits.memory",
+            )
+            .message
+            .as_str(),
             r#"resource-limits: container "app" (spec.containers[0].resources.limits.memory) must be set (e.g. 512Mi)"#,
         ),
         (
-            violation(&o, "prometheus-annotations", PORT_FIELD).message.as_str(),
+            violation(&o, "prometheus-annotations", PORT_FIELD)
+                .message
+                .as_str(),
             r#"prometheus-annotations: pod (metadata.annotations["prometheus.io/port"]) must name the metrics port, e.g. "9090""#,
         ),
     ] {
@@ -2022,13 +2384,17 @@ fn mutation_is_idempotent_and_its_result_is_clean() {
     let o = create(&settings, &d);
     let m = mutated(&o, "first mutation").clone();
     assert!(
-        o.violations.iter().all(|v| v.disposition == Disposition::Fixed && v.fixable),
+        o.violations
+            .iter()
+            .all(|v| v.disposition == Disposition::Fixed && v.fixable),
         "{}",
         show(&o)
     );
     assert_eq!(
         o.audit_annotations.get("mutated").map(String::as_str),
-        Some("drop-capabilities,no-privilege-escalation,prometheus-annotations,read-only-root-filesystem,resource-limits,run-as-non-root,seccomp-profile")
+        Some(
+            "drop-capabilities,no-privilege-escalation,prometheus-annotations,read-only-root-filesystem,resource-limits,run-as-non-root,seccomp-profile"
+        )
     );
     let spec = &m["spec"]["template"]["spec"];
     assert_json(
@@ -2053,7 +2419,11 @@ fn mutation_is_idempotent_and_its_result_is_clean() {
         "untouched worker",
     );
     assert_json(&spec["futureField"], &json!({"x": 1}), "pod futureField");
-    assert_json(&spec["containers"][0]["futureField"], &json!({"x": 1}), "container futureField");
+    assert_json(
+        &spec["containers"][0]["futureField"],
+        &json!({"x": 1}),
+        "container futureField",
+    );
     assert_json(
         &m["spec"]["template"]["metadata"]["annotations"],
         &prometheus(),
@@ -2074,8 +2444,15 @@ fn mutate_mode_reports_violations_to_audit() {
     let mut p = pod();
     remove(&mut p, "/spec/securityContext/runAsNonRoot");
     let o = evaluate_object(&policy(&mutate_all()), WorkloadKind::Pod, &p);
-    let v = violation(&o, "run-as-non-root", "spec.containers[0].securityContext.runAsNonRoot");
-    assert_eq!((v.mode, v.disposition, v.fixable), (Mode::Mutate, Disposition::Fixed, true));
+    let v = violation(
+        &o,
+        "run-as-non-root",
+        "spec.containers[0].securityContext.runAsNonRoot",
+    );
+    assert_eq!(
+        (v.mode, v.disposition, v.fixable),
+        (Mode::Mutate, Disposition::Fixed, true)
+    );
 }
 
 #[test]
@@ -2090,14 +2467,21 @@ fn nothing_to_change_means_no_mutated_object() {
         assert!(o.audit_annotations.is_empty(), "{case}\n{}", show(&o));
         let payload = json!({"request": review("CREATE", &object), "settings": mutate_all()});
         let response = validate_payload(payload.to_string().as_bytes());
-        assert!(response.accepted && response.mutated_object.is_none(), "{case}: {response:?}");
+        assert!(
+            response.accepted && response.mutated_object.is_none(),
+            "{case}: {response:?}"
+        );
         let wire = serde_json::to_value(&response).unwrap();
         assert!(wire.get("mutated_object").is_none(), "{case}: {wire}");
     }
 
     // An unfixable violation in mutate mode: rejected, and no mutated object either.
     let mut p = pod();
-    set(&mut p, "/spec/containers/0/securityContext/runAsNonRoot", json!(false));
+    set(
+        &mut p,
+        "/spec/containers/0/securityContext/runAsNonRoot",
+        json!(false),
+    );
     let o = create(&mutate_all(), &p);
     assert_rejected(&o, "unfixable");
 }
@@ -2125,19 +2509,16 @@ fn validate_payload_answers_like_evaluate() {
     );
 
     let response = validate_payload(b"{not json");
-    assert_eq!((response.accepted, response.code), (false, Some(400)), "{response:?}");
+    assert_eq!(
+        (response.accepted, response.code),
+        (false, Some(400)),
+        "{response:?}"
+    );
 }
 
 // =====================================================================================
 // Settings
 // =====================================================================================
-
-#[track_caller]
-fn assert_settings_refused(settings: &Value, needles: &[&str]) {
-    let response = validate_settings_payload(settings.to_string().as_bytes());
-    assert!(!response.valid, "{settings} must be refused");
-    assert_contains(response.message.as_deref().unwrap_or(""), needles, &settings.to_string());
-}
 
 #[test]
 fn settings_that_are_wrong_are_refused_naming_the_field() {
@@ -2175,7 +2556,11 @@ fn settings_that_are_wrong_are_refused_naming_the_field() {
         (
             "default request above the default limit",
             json!({"checks": {"resource-limits": {"defaults": {"requests.memory": "1Gi"}}}}),
-            vec!["checks.resource-limits.defaults.requests.memory", "1Gi", "512Mi"],
+            vec![
+                "checks.resource-limits.defaults.requests.memory",
+                "1Gi",
+                "512Mi",
+            ],
         ),
         (
             "mode true",
@@ -2187,17 +2572,28 @@ fn settings_that_are_wrong_are_refused_naming_the_field() {
             json!({"checks": {"no-privileged": {"mode": "block"}}}),
             vec!["checks.no-privileged.mode", "block"],
         ),
-        ("not JSON", json!("x"), vec!["settings"]),
+        (
+            "a string, not a map",
+            json!("x"),
+            vec!["settings field", "(top level)"],
+        ),
     ];
     for (case, settings, needles) in cases {
         let response = validate_settings_payload(settings.to_string().as_bytes());
         assert!(!response.valid, "{case}: {settings} must be refused");
         assert_contains(response.message.as_deref().unwrap_or(""), &needles, case);
-        assert!(policy_refused(&settings), "{case}: policy_from_settings agrees");
+        assert!(
+            policy_refused(&settings),
+            "{case}: policy_from_settings agrees"
+        );
     }
     let response = validate_settings_payload(b"{oops");
     assert!(!response.valid);
-    assert_contains(response.message.as_deref().unwrap_or(""), &["not valid JSON"], "garbage");
+    assert_contains(
+        response.message.as_deref().unwrap_or(""),
+        &["not valid JSON"],
+        "garbage",
+    );
 }
 
 fn policy_refused(settings: &Value) -> bool {
@@ -2235,11 +2631,21 @@ fn runtime_settings_override_field_by_field() {
     let o = create(&modes(&[("run-as-non-root", "warn")]), &p);
     assert_rejected(&o, "drop-capabilities still enforces");
     assert_eq!(
-        violation(&o, "run-as-non-root", "spec.containers[0].securityContext.runAsNonRoot").disposition,
+        violation(
+            &o,
+            "run-as-non-root",
+            "spec.containers[0].securityContext.runAsNonRoot"
+        )
+        .disposition,
         Disposition::Warned
     );
     assert_eq!(
-        violation(&o, "drop-capabilities", "spec.containers[0].securityContext.capabilities.drop").disposition,
+        violation(
+            &o,
+            "drop-capabilities",
+            "spec.containers[0].securityContext.capabilities.drop"
+        )
+        .disposition,
         Disposition::Rejected
     );
     assert_warning(&o, &["run-as-non-root: container \"app\""], "warned");
@@ -2265,10 +2671,196 @@ fn mode_false_reads_as_off() {
     let settings = json!({"checks": {"run-as-non-root": {"mode": false}}});
     assert!(validate_settings_payload(settings.to_string().as_bytes()).valid);
     assert_eq!(
-        settings_from_overrides(&settings).unwrap().checks.run_as_non_root.mode,
+        settings_from_overrides(&settings)
+            .unwrap()
+            .checks
+            .run_as_non_root
+            .mode,
         Mode::Off
     );
     let mut p = pod();
     remove(&mut p, "/spec/securityContext/runAsNonRoot");
     assert_clean(&create(&settings, &p), "run-as-non-root off");
+}
+
+#[test]
+fn prometheus_mutate_falls_back_to_http_metrics_then_the_default_port() {
+    let mut p = pod();
+    remove(&mut p, "/metadata/annotations/prometheus.io~1port");
+    set(
+        &mut p,
+        "/spec/containers/0/ports",
+        json!([{"name": "web", "containerPort": 8080}, {"name": "http-metrics", "containerPort": 9102}]),
+    );
+    let settings = modes(&[("prometheus-annotations", "mutate")]);
+    let o = create(&settings, &p);
+    assert_eq!(
+        mutated(&o, "http-metrics")["metadata"]["annotations"]["prometheus.io/port"],
+        json!("9102")
+    );
+
+    // No named port: the configured default, which must still be declared.
+    set(
+        &mut p,
+        "/spec/containers/0/ports",
+        json!([{"name": "web", "containerPort": 8080}]),
+    );
+    let o = create(&settings, &p);
+    assert_rejected(&o, "no metrics port and no default");
+    let v = violation(&o, "prometheus-annotations", PORT_FIELD);
+    assert!(!v.fixable);
+    assert_contains(
+        &v.message,
+        &["no container port is named metrics or http-metrics"],
+        "no default",
+    );
+
+    let with_default =
+        json!({"checks": {"prometheus-annotations": {"mode": "mutate", "defaultPort": 8080}}});
+    let o = create(&with_default, &p);
+    assert_eq!(
+        mutated(&o, "defaultPort")["metadata"]["annotations"]["prometheus.io/port"],
+        json!("8080")
+    );
+
+    let undeclared =
+        json!({"checks": {"prometheus-annotations": {"mode": "mutate", "defaultPort": 9999}}});
+    let o = create(&undeclared, &p);
+    assert_rejected(&o, "an undeclared default port is not a fix");
+    assert_contains(
+        &violation(&o, "prometheus-annotations", PORT_FIELD).message,
+        &["is 9999, which no container declares"],
+        "undeclared default",
+    );
+}
+
+/// Every warning the scenarios produce, with the scenario's name.
+fn warnings_of(cases: Vec<(&str, podguard_policy::Outcome)>) -> Vec<(String, String)> {
+    cases
+        .into_iter()
+        .flat_map(|(case, o)| o.warnings.into_iter().map(move |w| (case.to_owned(), w)))
+        .collect()
+}
+
+#[track_caller]
+fn assert_short(warnings: &[(String, String)]) {
+    assert!(!warnings.is_empty());
+    let long: Vec<String> = warnings
+        .iter()
+        .filter(|(_, w)| w.chars().count() > 256)
+        .map(|(case, w)| format!("{case}: {} chars: {w}", w.chars().count()))
+        .collect();
+    assert!(
+        long.is_empty(),
+        "the API server may truncate warnings past 256 characters (REFERENCE 20):\n{}",
+        long.join("\n")
+    );
+}
+
+#[test]
+fn violation_warnings_fit_the_api_servers_limit() {
+    let warn_all = modes(&[
+        ("run-as-non-root", "warn"),
+        ("drop-capabilities", "warn"),
+        ("resource-limits", "warn"),
+        ("prometheus-annotations", "warn"),
+        ("no-privilege-escalation", "warn"),
+        ("no-privileged", "warn"),
+        ("host-namespaces", "warn"),
+    ]);
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext");
+    remove(
+        &mut p,
+        "/spec/containers/0/securityContext/allowPrivilegeEscalation",
+    );
+    set(
+        &mut p,
+        "/spec/containers/0/securityContext/privileged",
+        json!(true),
+    );
+    set(
+        &mut p,
+        "/spec/containers/0/securityContext/capabilities/add",
+        json!(["CAP_SYS_ADMIN"]),
+    );
+    set(
+        &mut p,
+        "/spec/containers/0/resources/requests/cpu",
+        json!("2"),
+    );
+    set(
+        &mut p,
+        "/spec/containers/0/image",
+        json!("registry.example.com/shop/app"),
+    );
+    set(&mut p, "/spec/hostNetwork", json!(true));
+    set(
+        &mut p,
+        "/metadata/annotations/prometheus.io~1port",
+        json!("metrics"),
+    );
+    let mut userns = pod();
+    set(&mut userns, "/spec/hostUsers", json!(false));
+    set(
+        &mut userns,
+        "/spec/containers/0/securityContext/runAsUser",
+        json!(0),
+    );
+    let old = violating_deployment();
+    let mut scaled = old.clone();
+    set(&mut scaled, "/spec/replicas", json!(9));
+    let mut no_reason = pod();
+    set(
+        &mut no_reason,
+        "/metadata/annotations/podguard.io~1exempt",
+        json!("run-as-non-root"),
+    );
+    let warnings = warnings_of(vec![
+        ("pod", create(&warn_all, &p)),
+        ("deployment", create(&warn_all, &deployment(&p))),
+        ("cronjob", create(&warn_all, &cronjob(&p))),
+        (
+            "user namespace cronjob",
+            create(&defaults(), &cronjob(&userns)),
+        ),
+        (
+            "tolerated update",
+            judge(&defaults(), &update_review(&old, &scaled)),
+        ),
+        (
+            "exemption without reason",
+            create(&defaults(), &deployment(&no_reason)),
+        ),
+    ]);
+    assert_short(&warnings);
+}
+
+#[test]
+#[ignore = "BUG: the unknown-check warning lists all 11 ids and is ~300 chars, past the 256 the API server may truncate (REFERENCE 20)"]
+fn the_unknown_check_warning_fits_the_api_servers_limit() {
+    let mut p = pod();
+    set(
+        &mut p,
+        "/metadata/annotations/podguard.io~1exempt",
+        json!("run-as-nonroot"),
+    );
+    set(
+        &mut p,
+        "/metadata/annotations/podguard.io~1exempt-reason",
+        json!("legacy"),
+    );
+    let warnings = warnings_of(vec![
+        ("pod", create(&defaults(), &p)),
+        ("deployment", create(&defaults(), &deployment(&p))),
+    ]);
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    for (_, w) in &warnings {
+        assert_contains(
+            w,
+            &["names unknown check \"run-as-nonroot\""],
+            "still says what is wrong",
+        );
+    }
+    assert_short(&warnings);
 }
