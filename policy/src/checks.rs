@@ -81,10 +81,16 @@ impl Scope<'_> {
 /// Runs every check that is not off over the pod and returns what they found, plus notes
 /// on checks relaxed for this pod.
 pub fn run(policy: &Policy, pod: &PodView, scope: Scope) -> (Vec<Finding>, Vec<String>) {
+    // A pod-level default reaches every container, including image-exempt ones that
+    // may need to run as root; fixes then go on the judged containers themselves.
+    let reaches_exempt = pod.containers().iter().any(|c| {
+        c.image()
+            .is_some_and(|image| policy.exempt_images.iter().any(|glob| glob.matches(image)))
+    });
     let mut run = Run {
         policy,
         pod,
-        scope,
+        pod_level_edits: scope.pod_edits() && !reaches_exempt,
         findings: Vec::new(),
         notes: Vec::new(),
     };
@@ -123,15 +129,15 @@ pub fn run(policy: &Policy, pod: &PodView, scope: Scope) -> (Vec<Finding>, Vec<S
     (run.findings, run.notes)
 }
 
-struct Run<'p, 'v, 's> {
+struct Run<'p, 'v> {
     policy: &'p Policy,
     pod: &'p PodView<'v>,
-    scope: Scope<'s>,
+    pod_level_edits: bool,
     findings: Vec<Finding>,
     notes: Vec<String>,
 }
 
-impl Run<'_, '_, '_> {
+impl Run<'_, '_> {
     fn on(&mut self, check: CheckId, body: impl FnOnce(&mut Self)) {
         if self.policy.mode(check) != Mode::Off {
             body(self);
@@ -170,9 +176,10 @@ impl Run<'_, '_, '_> {
     }
 
     /// Sets a security field at the pod level where the request allows it, else on the
-    /// container (ephemeral-container requests may not touch the rest of the pod).
+    /// container (ephemeral-container requests may not touch the rest of the pod, and a
+    /// pod-level value would also reach image-exempt containers).
     fn security_insert(&self, c: &Container, field: &str, value: Value) -> Edit {
-        let path = if self.scope.pod_edits() {
+        let path = if self.pod_level_edits {
             self.pod.security_path(field)
         } else {
             c.security_path(field)
@@ -195,65 +202,79 @@ impl Run<'_, '_, '_> {
         let (non_root, non_root_path) = effective("runAsNonRoot");
         let uid = user.and_then(Value::as_i64);
 
-        let finding = if uid == Some(0) {
-            let why = if non_root == Some(&Value::Bool(true)) {
-                "runs as uid 0 with runAsNonRoot: true, so the kubelet will refuse to start it"
-            } else {
-                "runs as uid 0 (root)"
-            };
-            Some((user_path, format!("{why}: set a non-zero uid"), Vec::new()))
-        } else {
-            match non_root {
-                Some(Value::Bool(true)) => None,
-                Some(Value::Bool(false)) => Some((
-                    non_root_path,
-                    "is false: set it to true".to_owned(),
-                    Vec::new(),
-                )),
-                Some(other) => Some((
-                    non_root_path,
-                    format!("must be true, found {other}"),
-                    Vec::new(),
-                )),
-                None => {
-                    let mut fix = vec![self.security_insert(c, "runAsNonRoot", json!(true))];
-                    // Windows pods cannot set runAsUser at all.
-                    if let (Some(default_uid), None, true, false) = (
-                        self.policy.default_run_as_user,
-                        user,
-                        self.scope.pod_edits(),
-                        self.pod.is_windows(),
-                    ) {
-                        fix.push(Edit::Insert {
-                            path: self.pod.security_path("runAsUser"),
-                            value: json!(default_uid),
-                        });
-                    }
-                    let message = match uid {
-                        Some(uid) => format!(
-                            "is unset while runAsUser is {uid}: set runAsNonRoot: true so the kubelet enforces it"
-                        ),
-                        None => {
-                            "must be true (set it here or in the pod's securityContext)".to_owned()
-                        }
-                    };
-                    Some((c.security_path("runAsNonRoot"), message, fix))
-                }
-            }
-        };
-        let Some((path, message, fix)) = finding else {
+        // The kubelet refuses this pair whatever the pod's user namespace says, so it is
+        // never relaxed.
+        if uid == Some(0) && non_root == Some(&Value::Bool(true)) {
+            let message = "is 0 while runAsNonRoot is true, so the kubelet will refuse to start it: set a non-zero uid";
+            self.container_finding(
+                CheckId::RunAsNonRoot,
+                c,
+                user_path,
+                message.to_owned(),
+                Vec::new(),
+            );
             return;
-        };
+        }
+        let mut found = Vec::new();
+        if uid == Some(0) {
+            found.push((
+                user_path,
+                "is 0 (root): set a non-zero uid".to_owned(),
+                Vec::new(),
+            ));
+        }
+        match non_root {
+            Some(Value::Bool(true)) => {}
+            Some(Value::Bool(false)) => found.push((
+                non_root_path,
+                "is false: set it to true".to_owned(),
+                Vec::new(),
+            )),
+            Some(other) => found.push((
+                non_root_path,
+                format!("must be true, found {other}"),
+                Vec::new(),
+            )),
+            None => {
+                let mut fix = vec![self.security_insert(c, "runAsNonRoot", json!(true))];
+                // Windows pods cannot set runAsUser at all.
+                if let (Some(default_uid), None, true, false) = (
+                    self.policy.default_run_as_user,
+                    user,
+                    self.pod_level_edits,
+                    self.pod.is_windows(),
+                ) {
+                    fix.push(Edit::Insert {
+                        path: self.pod.security_path("runAsUser"),
+                        value: json!(default_uid),
+                    });
+                }
+                let message = match uid {
+                    Some(uid) if uid > 0 => {
+                        format!(
+                            "is unset while runAsUser is {uid}: set it to true so the kubelet enforces it"
+                        )
+                    }
+                    _ => "must be true".to_owned(),
+                };
+                found.push((c.security_path("runAsNonRoot"), message, fix));
+            }
+        }
+        if found.is_empty() {
+            return;
+        }
         if self.pod.in_user_namespace() {
-            // Pod Security Admission relaxes these checks under user namespaces: uid 0 in
-            // the pod maps to an unprivileged uid on the node.
+            // Pod Security Admission relaxes the non-root checks under user namespaces:
+            // uid 0 in the pod maps to an unprivileged uid on the node.
             self.notes.push(format!(
-                "run-as-non-root: container {:?} ({path}) {message}; allowed because spec.hostUsers is false (user namespace)",
+                "run-as-non-root: container {:?} may run as root: spec.hostUsers is false, so it is not root on the node",
                 c.name
             ));
             return;
         }
-        self.container_finding(CheckId::RunAsNonRoot, c, path, message, fix);
+        for (path, message, fix) in found {
+            self.container_finding(CheckId::RunAsNonRoot, c, path, message, fix);
+        }
     }
 
     fn no_privileged(&mut self, c: &Container) {
@@ -286,7 +307,7 @@ impl Run<'_, '_, '_> {
                 CheckId::DropCapabilities,
                 c,
                 c.security_path("privileged"),
-                "is true, which grants every capability whatever capabilities.drop says: remove privileged".to_owned(),
+                "is true: it grants every capability whatever capabilities.drop says".to_owned(),
                 Vec::new(),
             );
             return;
@@ -346,7 +367,10 @@ impl Run<'_, '_, '_> {
                     CheckId::DropCapabilities,
                     c,
                     caps_path.key("add").index(i),
-                    format!("adds {entry} ({canonical}), but {allowed}: remove it"),
+                    match name == canonical {
+                        true => format!("adds {name}, but {allowed}: remove it"),
+                        false => format!("adds {entry} ({canonical}), but {allowed}: remove it"),
+                    },
                     Vec::new(),
                 );
             }
@@ -369,9 +393,14 @@ impl Run<'_, '_, '_> {
                     .and_then(|caps| caps.get("add"))
                     .and_then(Value::as_array)
                     .is_some_and(|add| add.iter().any(|a| a.as_str() == Some("CAP_SYS_ADMIN")));
-                if Flag::read(sc, "privileged").is_true() || adds_sys_admin {
+                if Flag::read(sc, "privileged").is_true() {
                     (
-                        "must be false; the API refuses that beside privileged: true or CAP_SYS_ADMIN, remove those first",
+                        "must be false, which the API allows only without privileged: true",
+                        Vec::new(),
+                    )
+                } else if adds_sys_admin {
+                    (
+                        "must be false, which the API allows only without adding CAP_SYS_ADMIN",
                         Vec::new(),
                     )
                 } else {
@@ -450,7 +479,7 @@ impl Run<'_, '_, '_> {
                     CheckId::SeccompProfile,
                     c,
                     c.security_path("seccompProfile").key("type"),
-                    "must be RuntimeDefault or Localhost (set it here or in the pod's securityContext)".to_owned(),
+                    "must be RuntimeDefault or Localhost".to_owned(),
                     fix,
                 );
             }
@@ -478,13 +507,23 @@ impl Run<'_, '_, '_> {
         if c.kind != ContainerKind::Regular {
             return;
         }
-        for probe in ["livenessProbe", "readinessProbe"] {
+        for (probe, why) in [
+            (
+                "livenessProbe",
+                "so the kubelet restarts the container when it hangs",
+            ),
+            (
+                "readinessProbe",
+                "so traffic reaches the container only when it is ready",
+            ),
+        ] {
             if !c.fields.get(probe).is_some_and(Value::is_object) {
+                let message = format!("is not set: declare one {why}");
                 self.container_finding(
                     CheckId::HealthProbes,
                     c,
                     c.path.key(probe),
-                    "is not set: declare one so Kubernetes can restart and route around a broken container".to_owned(),
+                    message,
                     Vec::new(),
                 );
             }
@@ -540,7 +579,7 @@ impl Run<'_, '_, '_> {
                         parsed.insert(key, q);
                     }
                     Err(err) => {
-                        let message = format!("is not a valid quantity: {err}");
+                        let message = err.to_string();
                         self.container_finding(
                             CheckId::ResourceLimits,
                             c,
@@ -570,13 +609,19 @@ impl Run<'_, '_, '_> {
             }
             // The API server copies a missing request from its limit when it creates the
             // Pod, so the limit stands in for it unless requests must be written out.
-            if key.section == Section::Requests
-                && !rules.require_explicit_requests
-                && (is_set(written(Section::Limits)) || is_set(pod_level(Section::Limits)))
-            {
-                continue;
+            let request_follows_limit = !rules.require_explicit_requests;
+            if key.section == Section::Requests && request_follows_limit {
+                let limit = limit_key(&key.resource);
+                // With the limit set the request is satisfied; with it missing too, the
+                // limit's own finding covers both (setting the limit sets the request).
+                if is_set(written(Section::Limits))
+                    || is_set(pod_level(Section::Limits))
+                    || rules.required.contains(&limit)
+                {
+                    continue;
+                }
             }
-            let fix: Vec<Edit> = rules
+            let mut fix: Vec<Edit> = rules
                 .defaults
                 .get(key)
                 .map(|default| {
@@ -598,9 +643,29 @@ impl Run<'_, '_, '_> {
                 })
                 .into_iter()
                 .collect();
-            let message = match rules.defaults.get(key) {
-                Some(default) => format!("must be set (e.g. {default})"),
-                None => "must be set".to_owned(),
+            // Filling the limit also fills a missing request with its own default, as
+            // teams expect requests below limits rather than equal to them.
+            let request = request_key(&key.resource);
+            let folds_request = key.section == Section::Limits
+                && request_follows_limit
+                && rules.required.contains(&request)
+                && !is_set(written(Section::Requests))
+                && !is_set(pod_level(Section::Requests));
+            if folds_request && !fix.is_empty() {
+                // Settings validation keeps a default request at or below its default limit.
+                if let Some(default) = rules.defaults.get(&request) {
+                    fix.push(Edit::Insert {
+                        path: key_path(&request),
+                        value: json!(default.to_string()),
+                    });
+                }
+            }
+            let message = match (rules.defaults.get(key), folds_request) {
+                (Some(default), true) => {
+                    format!("must be set (e.g. {default}; the request follows it)")
+                }
+                (Some(default), false) => format!("must be set (e.g. {default})"),
+                (None, _) => "must be set".to_owned(),
             };
             self.container_finding(CheckId::ResourceLimits, c, key_path(key), message, fix);
         }
@@ -734,12 +799,12 @@ impl Run<'_, '_, '_> {
                         .filter(|port| ports.iter().any(|(_, declared)| declared == port)));
                 let (message, fix) = match resolved {
                     Some(number) => (
-                        format!("must name the metrics port, e.g. \"{number}\""),
+                        format!("must be the metrics port number, e.g. \"{number}\""),
                         insert(port, &number.to_string()),
                     ),
                     None => (
                         format!(
-                            "is not set and no container port is named {}: set it to the port Prometheus scrapes",
+                            "must be the metrics port number (no container port is named {})",
                             rules.port_names.join(" or ")
                         ),
                         Vec::new(),
@@ -754,9 +819,14 @@ impl Run<'_, '_, '_> {
                     .filter(|n| (1..=65535).contains(n));
                 let message = match number {
                     Some(n) if ports.iter().any(|(_, declared)| *declared == n) => None,
-                    Some(n) => Some(format!(
-                        "is {n}, which no container declares as a TCP containerPort: declare it or name a declared port"
-                    )),
+                    Some(n) => Some(match ports.first() {
+                        Some((_, declared)) => format!(
+                            "is {n}, which no container declares as a TCP port: set a declared port number, e.g. \"{declared}\""
+                        ),
+                        None => format!(
+                            "is {n}, which no container declares as a TCP port: declare it in the container's ports"
+                        ),
+                    }),
                     // Scrape configs substitute the annotation into the target address,
                     // so a port name yields an unreachable target.
                     None => Some(match named(text) {

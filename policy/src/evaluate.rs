@@ -356,6 +356,16 @@ fn judge(
             message.push('\n');
             message.push_str(line);
         }
+        // Tools that show only the rejection (CI logs, GitOps sync errors) should still
+        // learn why an exemption the workload asked for did not apply.
+        for warning in outcome
+            .warnings
+            .iter()
+            .filter(|w| w.contains(EXEMPT_ANNOTATION) && w.contains("ignored"))
+        {
+            message.push('\n');
+            message.push_str(warning);
+        }
         let unfixable_here = !mutation_allowed
             && remaining
                 .iter()
@@ -443,31 +453,33 @@ fn apply_exemptions(
 }
 
 fn exemption_warnings(exemptions: &[Exemption]) -> Vec<String> {
-    let mut by_annotation: Vec<&str> = Vec::new();
-    let mut reason = "";
     let mut lines = Vec::new();
-    for exemption in exemptions {
-        let check = exemption.check.map_or("", CheckId::as_str);
-        match &exemption.by {
-            ExemptedBy::Annotation { reason: r } => {
-                by_annotation.push(check);
-                reason = r;
-            }
-            ExemptedBy::Image { glob } => lines.push(format!(
-                "podguard: {check} not enforced for container {:?}: its image matches exemption {glob:?}",
-                exemption.container.as_deref().unwrap_or_default()
-            )),
-            ExemptedBy::Namespace { .. } => {}
-        }
+    let by_annotation: Vec<&str> = exemptions
+        .iter()
+        .filter(|e| matches!(e.by, ExemptedBy::Annotation { .. }))
+        .filter_map(|e| e.check.map(CheckId::as_str))
+        .collect();
+    if let Some(ExemptedBy::Annotation { reason }) = exemptions
+        .iter()
+        .map(|e| &e.by)
+        .find(|by| matches!(by, ExemptedBy::Annotation { .. }))
+    {
+        lines.push(format!(
+            "podguard: {} not enforced by {EXEMPT_ANNOTATION} (reason: {reason})",
+            by_annotation.join(", ")
+        ));
     }
-    if !by_annotation.is_empty() {
-        lines.insert(
-            0,
-            format!(
-                "podguard: {} not enforced by {EXEMPT_ANNOTATION} (reason: {reason})",
-                by_annotation.join(", ")
-            ),
-        );
+    // One line per exempted container, however many checks it skipped.
+    for exemption in exemptions {
+        if let (ExemptedBy::Image { glob }, Some(container)) = (&exemption.by, &exemption.container)
+        {
+            let line = format!(
+                "podguard: container {container:?} is not checked: its image matches exemption {glob:?}"
+            );
+            if !lines.contains(&line) {
+                lines.push(line);
+            }
+        }
     }
     lines
 }
@@ -545,8 +557,7 @@ fn annotation_exemptions(
                 }
                 Some(_) => {}
                 None => warnings.push(format!(
-                    "podguard: {path}[{EXEMPT_ANNOTATION:?}] names unknown check {id:?}; known: {}",
-                    CheckId::ALL.map(CheckId::as_str).join(",")
+                    "podguard: {path}[{EXEMPT_ANNOTATION:?}] names unknown check {id:?}; it is ignored"
                 )),
             }
         }

@@ -554,8 +554,7 @@ fn run_as_non_root_true_with_uid_0_is_refused_by_the_kubelet() {
                 &v.message,
                 &[
                     field,
-                    "uid 0",
-                    "runAsNonRoot: true",
+                    "is 0 while runAsNonRoot is true",
                     "the kubelet will refuse to start it",
                     "set a non-zero uid",
                 ],
@@ -581,7 +580,10 @@ fn run_as_user_without_run_as_non_root_is_a_violation_and_mutate_adds_it() {
     let v = violation(&o, "run-as-non-root", field);
     assert_contains(
         &v.message,
-        &["is unset while runAsUser is 1001", "set runAsNonRoot: true"],
+        &[
+            "is unset while runAsUser is 1001",
+            "set it to true so the kubelet enforces it",
+        ],
         "message suggests runAsNonRoot",
     );
     assert!(v.fixable);
@@ -628,7 +630,7 @@ fn run_as_user_without_run_as_non_root_is_a_violation_and_mutate_adds_it() {
     let o = create(&defaults(), &p);
     assert_contains(
         &violation(&o, "run-as-non-root", field).message,
-        &["runAsUser is 1001", "runAsNonRoot: true"],
+        &[field, "is unset while runAsUser is 1001", "set it to true"],
         "container runAsUser",
     );
     let o = create(&settings, &p);
@@ -639,6 +641,50 @@ fn run_as_user_without_run_as_non_root_is_a_violation_and_mutate_adds_it() {
         &m["spec"]["containers"],
         "containers",
     );
+}
+
+#[test]
+fn uid_0_is_reported_beside_a_run_as_non_root_that_is_not_true() {
+    // (case, runAsNonRoot on the pod, message at the runAsNonRoot field)
+    let cases: [(&str, Option<Value>, &str, &str); 2] = [
+        (
+            "unset",
+            None,
+            "spec.containers[0].securityContext.runAsNonRoot",
+            "must be true",
+        ),
+        (
+            "false",
+            Some(json!(false)),
+            "spec.securityContext.runAsNonRoot",
+            "is false: set it to true",
+        ),
+    ];
+    for (case, non_root, non_root_field, non_root_message) in cases {
+        let mut p = pod();
+        match non_root {
+            Some(value) => set(&mut p, "/spec/securityContext/runAsNonRoot", value),
+            None => remove(&mut p, "/spec/securityContext/runAsNonRoot"),
+        }
+        set(
+            &mut p,
+            "/spec/containers/0/securityContext/runAsUser",
+            json!(0),
+        );
+        let o = create(&defaults(), &p);
+        assert_rejected(&o, case);
+        assert_checks(&o, &["run-as-non-root"], case);
+        let user_field = "spec.containers[0].securityContext.runAsUser";
+        assert_fields(&o, "run-as-non-root", &[user_field, non_root_field], case);
+        let user = violation(&o, "run-as-non-root", user_field);
+        assert_contains(&user.message, &["is 0 (root): set a non-zero uid"], case);
+        assert!(!user.fixable, "{case}: uid 0 is never fixed for the user");
+        assert_contains(
+            &violation(&o, "run-as-non-root", non_root_field).message,
+            &[non_root_message],
+            case,
+        );
+    }
 }
 
 #[test]
@@ -731,7 +777,8 @@ fn capability_names_compare_case_insensitively_without_the_cap_prefix() {
     let caps = "/spec/containers/0/securityContext/capabilities";
     let base = "spec.containers[0].securityContext.capabilities";
     // (case, capabilities, expected (field, message parts) or None for a pass)
-    let cases: Vec<(&str, Value, Option<(String, Vec<&str>)>)> = vec![
+    type Case<'a> = (&'a str, Value, Option<(String, Vec<&'a str>)>);
+    let cases: Vec<Case> = vec![
         (
             "add cap_sys_admin",
             json!({"drop": ["ALL"], "add": ["cap_sys_admin"]}),
@@ -747,7 +794,13 @@ fn capability_names_compare_case_insensitively_without_the_cap_prefix() {
         (
             "add SYS_ADMIN",
             json!({"drop": ["ALL"], "add": ["SYS_ADMIN"]}),
-            Some((format!("{base}.add[0]"), vec!["(SYS_ADMIN)", "remove it"])),
+            Some((
+                format!("{base}.add[0]"),
+                vec![
+                    "adds SYS_ADMIN, but only NET_BIND_SERVICE may be added",
+                    "remove it",
+                ],
+            )),
         ),
         (
             "add CAP_SYS_ADMIN after an allowed one",
@@ -885,7 +938,7 @@ fn privileged_reports_no_privileged_and_drop_capabilities() {
     let caps = violation(&o, "drop-capabilities", field);
     assert_contains(
         &caps.message,
-        &["grants every capability whatever capabilities.drop says"],
+        &["is true: it grants every capability whatever capabilities.drop says"],
         "no false pass for drop ALL",
     );
     let escalation = violation(
@@ -925,7 +978,7 @@ fn privileged_reports_no_privileged_and_drop_capabilities() {
     assert_eq!(privileged.disposition, Disposition::Rejected);
     assert_contains(
         &privileged.message,
-        &["refuses", "privileged: true"],
+        &["must be false, which the API allows only without privileged: true"],
         "why not fixed",
     );
     let worker = violation(
@@ -972,6 +1025,13 @@ fn added_cap_sys_admin_spelled_exactly_blocks_the_escalation_fix() {
             "spec.containers[0].securityContext.allowPrivilegeEscalation",
         );
         assert_eq!(v.fixable, fixable, "add {add}\n{}", show(&o));
+        if !fixable {
+            assert_contains(
+                &v.message,
+                &["must be false, which the API allows only without adding CAP_SYS_ADMIN"],
+                add,
+            );
+        }
     }
 }
 
@@ -1079,7 +1139,18 @@ fn an_invalid_quantity_is_reported_as_such() {
         "resource-limits",
         "spec.containers[0].resources.limits.memory",
     );
-    assert_contains(&v.message, &["is not a valid quantity", "\"1gi\""], "1gi");
+    // The quantity error is the message, without a repeated prefix.
+    assert_contains(
+        &v.message,
+        &["(spec.containers[0].resources.limits.memory) \"1gi\" is not a valid quantity"],
+        "1gi",
+    );
+    assert_eq!(
+        v.message.matches("is not a valid quantity").count(),
+        1,
+        "{}",
+        v.message
+    );
     assert!(!v.fixable);
 }
 
@@ -1087,7 +1158,8 @@ fn an_invalid_quantity_is_reported_as_such() {
 fn quantities_compare_as_values_not_strings() {
     let field = |key: &str| format!("spec.containers[0].resources.{key}");
     // (case, maximum settings, limits, requests, expected (field, message part))
-    let cases: Vec<(&str, Value, Value, Value, Option<(String, &str)>)> = vec![
+    type Case<'a> = (&'a str, Value, Value, Value, Option<(String, &'a str)>);
+    let cases: Vec<Case> = vec![
         (
             "1Gi within maximum 1024Mi",
             json!({"limits.memory": "1024Mi"}),
@@ -1188,7 +1260,11 @@ fn quantities_compare_as_values_not_strings() {
         ),
     ];
     for (case, maximum, limits, requests, expected) in cases {
-        let settings = json!({"checks": {"resource-limits": {"maximum": maximum}}});
+        // Small defaults, so that no maximum is below them (settings refuse that).
+        let settings = json!({"checks": {"resource-limits": {"maximum": maximum, "defaults": {
+            "limits.cpu": "100m", "requests.cpu": "100m",
+            "limits.memory": "100Ki", "requests.memory": "100Ki"
+        }}}});
         let p = with_resources(json!({"limits": limits, "requests": requests}));
         let o = create(&settings, &p);
         match expected {
@@ -1256,13 +1332,21 @@ fn pod_level_resources_satisfy_the_requirement() {
     set(&mut p, "/spec/resources", json!({"limits": {"cpu": "1"}}));
     let o = create(&defaults(), &p);
     assert_checks(&o, &["resource-limits"], "pod-level cpu only");
+    // The missing memory request follows its limit, so only the limit is reported.
     assert_fields(
         &o,
         "resource-limits",
-        &[
+        &["spec.containers[0].resources.limits.memory"],
+        "pod-level cpu only",
+    );
+    assert_contains(
+        &violation(
+            &o,
+            "resource-limits",
             "spec.containers[0].resources.limits.memory",
-            "spec.containers[0].resources.requests.memory",
-        ],
+        )
+        .message,
+        &["must be set (e.g. 512Mi; the request follows it)"],
         "pod-level cpu only",
     );
 }
@@ -1299,16 +1383,12 @@ fn exempt_init_containers_skips_plain_init_containers_but_not_sidecars() {
     proxy["restartPolicy"] = json!("Always");
     let mut p = pod();
     set(&mut p, "/spec/initContainers", json!([setup, proxy]));
+    // The missing requests follow their limits, so only the limits are reported.
     let quantities = |i: usize| -> Vec<String> {
-        [
-            "limits.cpu",
-            "limits.memory",
-            "requests.cpu",
-            "requests.memory",
-        ]
-        .iter()
-        .map(|k| format!("spec.initContainers[{i}].resources.{k}"))
-        .collect()
+        ["limits.cpu", "limits.memory"]
+            .iter()
+            .map(|k| format!("spec.initContainers[{i}].resources.{k}"))
+            .collect()
     };
 
     let o = create(&defaults(), &p);
@@ -1320,6 +1400,16 @@ fn exempt_init_containers_skips_plain_init_containers_but_not_sidecars() {
         "resource-limits",
         &both,
         "by default init containers need limits",
+    );
+    assert_contains(
+        &violation(
+            &o,
+            "resource-limits",
+            "spec.initContainers[0].resources.limits.cpu",
+        )
+        .message,
+        &["must be set (e.g. 500m; the request follows it)"],
+        "limit and request both missing",
     );
 
     let exempt = json!({"checks": {"resource-limits": {"exemptInitContainers": true}}});
@@ -1346,14 +1436,24 @@ const PORT_FIELD: &str = r#"metadata.annotations["prometheus.io/port"]"#;
 fn the_port_annotation_must_name_a_declared_tcp_port_by_number() {
     // (case, port annotation, extra pod edits, expected message parts or None for a pass)
     type Edit = fn(&mut Value);
-    let cases: [(&str, &str, Edit, Option<Vec<&str>>); 8] = [
+    let cases: [(&str, &str, Edit, Option<Vec<&str>>); 9] = [
         ("declared number", "9090", |_| {}, None),
         (
             "undeclared number",
             "8080",
             |_| {},
             Some(vec![
-                "is 8080, which no container declares as a TCP containerPort",
+                "is 8080, which no container declares as a TCP port",
+                r#"set a declared port number, e.g. "9090""#,
+            ]),
+        ),
+        (
+            "no port declared at all",
+            "9090",
+            |p| remove(p, "/spec/containers/0/ports"),
+            Some(vec![
+                "is 9090, which no container declares as a TCP port",
+                "declare it in the container's ports",
             ]),
         ),
         (
@@ -1397,7 +1497,8 @@ fn the_port_annotation_must_name_a_declared_tcp_port_by_number() {
                 set(p, "/spec/initContainers", json!([setup]));
             },
             Some(vec![
-                "is 9901, which no container declares as a TCP containerPort",
+                "is 9901, which no container declares as a TCP port",
+                r#"set a declared port number, e.g. "9090""#,
             ]),
         ),
         (
@@ -1411,7 +1512,8 @@ fn the_port_annotation_must_name_a_declared_tcp_port_by_number() {
                 );
             },
             Some(vec![
-                "is 9125, which no container declares as a TCP containerPort",
+                "is 9125, which no container declares as a TCP port",
+                r#"set a declared port number, e.g. "9090""#,
             ]),
         ),
     ];
@@ -2048,21 +2150,43 @@ fn host_users_false_allows_uid_0_and_says_why() {
         "{}",
         show(&o)
     );
-    assert_warning(
-        &o,
-        &[
-            "run-as-non-root",
-            "spec.securityContext.runAsUser",
-            "allowed because spec.hostUsers is false (user namespace)",
-        ],
-        "user namespace",
+    // uid 0 and the missing runAsNonRoot become one note for the container.
+    let note = r#"run-as-non-root: container "app" may run as root: spec.hostUsers is false, so it is not root on the node"#;
+    assert_eq!(o.warnings, vec![note.to_owned()], "{}", show(&o));
+    assert_eq!(
+        o.audit_annotations.get("notes").map(String::as_str),
+        Some(note),
+        "{}",
+        show(&o)
     );
-    assert!(o.audit_annotations.contains_key("notes"), "{}", show(&o));
 
     set(&mut p, "/spec/hostUsers", json!(true));
     let o = create(&defaults(), &p);
     assert_rejected(&o, "hostUsers true");
-    violation(&o, "run-as-non-root", "spec.securityContext.runAsUser");
+    assert_fields(
+        &o,
+        "run-as-non-root",
+        &[
+            "spec.securityContext.runAsUser",
+            "spec.containers[0].securityContext.runAsNonRoot",
+        ],
+        "hostUsers true",
+    );
+    assert_contains(
+        &violation(&o, "run-as-non-root", "spec.securityContext.runAsUser").message,
+        &["is 0 (root): set a non-zero uid"],
+        "hostUsers true",
+    );
+    assert_contains(
+        &violation(
+            &o,
+            "run-as-non-root",
+            "spec.containers[0].securityContext.runAsNonRoot",
+        )
+        .message,
+        &["must be true"],
+        "hostUsers true",
+    );
 }
 
 // =====================================================================================
@@ -2103,13 +2227,15 @@ fn an_exempt_image_skips_that_container_only() {
     let p = pod_with(vec![app(), debug]);
     let o = create(&settings, &p);
     assert!(o.accepted && o.violations.is_empty(), "{}", show(&o));
-    assert_warning(
-        &o,
-        &[
-            "drop-capabilities not enforced for container \"debug\"",
-            "registry.example.com/debug/*",
+    // One warning for the container, however many checks it skips.
+    assert_eq!(
+        o.warnings,
+        vec![
+            r#"podguard: container "debug" is not checked: its image matches exemption "registry.example.com/debug/*""#
+                .to_owned()
         ],
-        "image exemption",
+        "image exemption\n{}",
+        show(&o)
     );
     assert!(
         o.audit_annotations.contains_key("exemptions"),
@@ -2227,6 +2353,17 @@ fn an_exemption_annotation_without_a_reason_is_ignored_with_a_warning() {
             ],
             "no reason",
         );
+        // The rejection itself says why the exemption did not apply.
+        let ignored = o
+            .warnings
+            .iter()
+            .find(|w| w.contains(r#"metadata.annotations["podguard.io/exempt"] is ignored"#))
+            .unwrap();
+        assert!(
+            o.message.as_deref().unwrap().lines().any(|l| l == ignored),
+            "no reason: the rejection repeats the warning\n{}",
+            show(&o)
+        );
     }
 }
 
@@ -2253,8 +2390,7 @@ fn an_unknown_check_in_the_exemption_annotation_is_warned_about() {
     assert_warning(
         &o,
         &[
-            "names unknown check \"run-as-nonroot\"",
-            "run-as-non-root,drop-capabilities",
+            r#"podguard: metadata.annotations["podguard.io/exempt"] names unknown check "run-as-nonroot"; it is ignored"#,
         ],
         "unknown id",
     );
@@ -2352,11 +2488,51 @@ fn every_violation_is_reported_at_once_one_per_line() {
             violation(&o, "prometheus-annotations", PORT_FIELD)
                 .message
                 .as_str(),
-            r#"prometheus-annotations: pod (metadata.annotations["prometheus.io/port"]) must name the metrics port, e.g. "9090""#,
+            r#"prometheus-annotations: pod (metadata.annotations["prometheus.io/port"]) must be the metrics port number, e.g. "9090""#,
         ),
     ] {
         assert_eq!(line, expected_start);
     }
+}
+
+#[test]
+fn seccomp_and_probe_messages_say_what_to_set() {
+    let settings = modes(&[("seccomp-profile", "enforce"), ("health-probes", "enforce")]);
+    let mut p = pod();
+    remove(&mut p, "/spec/securityContext/seccompProfile");
+    let o = create(&settings, &p);
+    assert_rejected(&o, "seccomp and probes");
+    assert_checks(
+        &o,
+        &["seccomp-profile", "health-probes"],
+        "seccomp and probes",
+    );
+    assert_eq!(
+        violation(
+            &o,
+            "seccomp-profile",
+            "spec.containers[0].securityContext.seccompProfile.type"
+        )
+        .message,
+        r#"seccomp-profile: container "app" (spec.containers[0].securityContext.seccompProfile.type) must be RuntimeDefault or Localhost"#
+    );
+    assert_fields(
+        &o,
+        "health-probes",
+        &[
+            "spec.containers[0].livenessProbe",
+            "spec.containers[0].readinessProbe",
+        ],
+        "probes",
+    );
+    assert_eq!(
+        violation(&o, "health-probes", "spec.containers[0].livenessProbe").message,
+        r#"health-probes: container "app" (spec.containers[0].livenessProbe) is not set: declare one so the kubelet restarts the container when it hangs"#
+    );
+    assert_eq!(
+        violation(&o, "health-probes", "spec.containers[0].readinessProbe").message,
+        r#"health-probes: container "app" (spec.containers[0].readinessProbe) is not set: declare one so traffic reaches the container only when it is ready"#
+    );
 }
 
 // =====================================================================================
@@ -2496,7 +2672,7 @@ fn validate_payload_answers_like_evaluate() {
     let warnings = response.warnings.unwrap_or_default();
     assert_eq!(
         warnings,
-        vec![r#"run-as-non-root: container "app" (spec.containers[0].securityContext.runAsNonRoot) must be true (set it here or in the pod's securityContext)"#.to_owned()]
+        vec![r#"run-as-non-root: container "app" (spec.containers[0].securityContext.runAsNonRoot) must be true"#.to_owned()]
     );
 
     let payload = json!({"request": review("CREATE", &p), "settings": {"checks": {"run-as-non-root": {"mode": "sometimes"}}}});
@@ -2711,7 +2887,7 @@ fn prometheus_mutate_falls_back_to_http_metrics_then_the_default_port() {
     assert!(!v.fixable);
     assert_contains(
         &v.message,
-        &["no container port is named metrics or http-metrics"],
+        &["must be the metrics port number (no container port is named metrics or http-metrics)"],
         "no default",
     );
 
@@ -2726,10 +2902,15 @@ fn prometheus_mutate_falls_back_to_http_metrics_then_the_default_port() {
     let undeclared =
         json!({"checks": {"prometheus-annotations": {"mode": "mutate", "defaultPort": 9999}}});
     let o = create(&undeclared, &p);
-    assert_rejected(&o, "an undeclared default port is not a fix");
+    assert_rejected(&o, "an undeclared default port is not written");
+    assert!(
+        !violation(&o, "prometheus-annotations", PORT_FIELD).fixable,
+        "{}",
+        show(&o)
+    );
     assert_contains(
         &violation(&o, "prometheus-annotations", PORT_FIELD).message,
-        &["is 9999, which no container declares"],
+        &["must be the metrics port number (no container port is named metrics or http-metrics)"],
         "undeclared default",
     );
 }
@@ -2800,7 +2981,9 @@ fn violation_warnings_fit_the_api_servers_limit() {
         "/metadata/annotations/prometheus.io~1port",
         json!("metrics"),
     );
+    // uid 0 without runAsNonRoot: true, so the user namespace relaxes it to a note.
     let mut userns = pod();
+    remove(&mut userns, "/spec/securityContext/runAsNonRoot");
     set(&mut userns, "/spec/hostUsers", json!(false));
     set(
         &mut userns,
@@ -2820,10 +3003,7 @@ fn violation_warnings_fit_the_api_servers_limit() {
         ("pod", create(&warn_all, &p)),
         ("deployment", create(&warn_all, &deployment(&p))),
         ("cronjob", create(&warn_all, &cronjob(&p))),
-        (
-            "user namespace cronjob",
-            create(&defaults(), &cronjob(&userns)),
-        ),
+        ("user namespace pod", create(&defaults(), &userns)),
         (
             "tolerated update",
             judge(&defaults(), &update_review(&old, &scaled)),
@@ -2837,8 +3017,7 @@ fn violation_warnings_fit_the_api_servers_limit() {
 }
 
 #[test]
-#[ignore = "BUG: the unknown-check warning lists all 11 ids and is ~300 chars, past the 256 the API server may truncate (REFERENCE 20)"]
-fn the_unknown_check_warning_fits_the_api_servers_limit() {
+fn long_warnings_fit_the_api_servers_limit() {
     let mut p = pod();
     set(
         &mut p,
@@ -2862,5 +3041,100 @@ fn the_unknown_check_warning_fits_the_api_servers_limit() {
             "still says what is wrong",
         );
     }
-    assert_short(&warnings);
+    // The user-namespace note on a CronJob (uid 0 without runAsNonRoot: true is relaxed).
+    let mut userns = pod();
+    remove(&mut userns, "/spec/securityContext/runAsNonRoot");
+    set(&mut userns, "/spec/hostUsers", json!(false));
+    set(
+        &mut userns,
+        "/spec/containers/0/securityContext/runAsUser",
+        json!(0),
+    );
+    let mut notes = warnings_of(vec![(
+        "user namespace cronjob",
+        create(&defaults(), &cronjob(&userns)),
+    )]);
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let mut all = warnings;
+    all.append(&mut notes);
+    assert_short(&all);
+}
+
+#[test]
+fn host_users_false_does_not_excuse_a_pod_the_kubelet_will_not_start() {
+    // kubelet's verifyRunAsNonRoot (pkg/kubelet/kuberuntime/security_context_others.go)
+    // refuses runAsNonRoot: true with runAsUser: 0 whatever hostUsers says, so the user
+    // namespace must not relax it to a note.
+    let mut p = pod();
+    set(&mut p, "/spec/hostUsers", json!(false));
+    set(
+        &mut p,
+        "/spec/containers/0/securityContext/runAsUser",
+        json!(0),
+    );
+    let o = create(&defaults(), &p);
+    assert_rejected(&o, "runAsNonRoot true with uid 0 under a user namespace");
+    let v = violation(
+        &o,
+        "run-as-non-root",
+        "spec.containers[0].securityContext.runAsUser",
+    );
+    assert_contains(
+        &v.message,
+        &[
+            "is 0 while runAsNonRoot is true",
+            "the kubelet will refuse to start it",
+            "set a non-zero uid",
+        ],
+        "user namespace",
+    );
+    assert!(!v.fixable, "{v:?}");
+    assert!(
+        o.warnings.is_empty(),
+        "no user-namespace note\n{}",
+        show(&o)
+    );
+}
+
+#[test]
+fn mutation_does_not_change_what_an_image_exempt_container_runs_with() {
+    // The exempt container is skipped by every check, but a pod-level fix made for its
+    // neighbour is inherited by it: a root debug image then fails to start
+    // ("container has runAsNonRoot and image will run as root").
+    let settings = json!({
+        "checks": {
+            "run-as-non-root": {"mode": "mutate"},
+            "seccomp-profile": {"mode": "mutate"}
+        },
+        "exemptions": {"images": ["registry.example.com/debug/*"]}
+    });
+    let debug = json!({"name": "debug", "image": "registry.example.com/debug/shell:2.1"});
+    let mut p = pod_with(vec![app(), debug]);
+    remove(&mut p, "/spec/securityContext");
+    let o = create(&settings, &p);
+    let m = mutated(&o, "fix the app container");
+    let effective = |container: usize, field: &str| -> Value {
+        let own = &m["spec"]["containers"][container]["securityContext"][field];
+        if own.is_null() {
+            m["spec"]["securityContext"][field].clone()
+        } else {
+            own.clone()
+        }
+    };
+    assert_eq!(effective(0, "runAsNonRoot"), json!(true), "app is fixed");
+    assert_eq!(
+        effective(0, "seccompProfile"),
+        json!({"type": "RuntimeDefault"}),
+        "app is fixed"
+    );
+    assert_eq!(
+        effective(1, "runAsNonRoot"),
+        Value::Null,
+        "the exempt container must run as it was written: {m:#}"
+    );
+    assert_eq!(
+        effective(1, "seccompProfile"),
+        Value::Null,
+        "the exempt container must run as it was written: {m:#}"
+    );
 }
