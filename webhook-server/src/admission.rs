@@ -61,6 +61,8 @@ pub struct Answer {
     pub review: Value,
     /// The request's uid.
     pub uid: String,
+    /// Operation, kind, namespace and name, for logs.
+    pub summary: RequestSummary,
     /// Whether it was allowed.
     pub allowed: bool,
     /// Whether a patch was returned.
@@ -89,6 +91,23 @@ struct RequestHead {
     operation: Option<Value>,
     #[serde(default)]
     kind: Option<Value>,
+    #[serde(default)]
+    namespace: Option<Value>,
+    #[serde(default)]
+    name: Option<Value>,
+}
+
+/// What a log line says about a request: never its body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestSummary {
+    /// CREATE, UPDATE, ...
+    pub operation: String,
+    /// The object's kind.
+    pub kind: String,
+    /// The namespace, if any.
+    pub namespace: String,
+    /// The object's name, if the request names it.
+    pub name: String,
 }
 
 /// A review that passed the envelope checks.
@@ -98,6 +117,8 @@ pub struct ParsedReview<'a> {
     pub uid: String,
     /// `request`, exactly as sent, handed to the policy without re-encoding.
     pub request: &'a RawValue,
+    /// Operation, kind, namespace and name, for logs.
+    pub summary: RequestSummary,
 }
 
 /// Checks the envelope: version, kind, a request with a uid, operation and kind.
@@ -121,6 +142,10 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
         .request
         .filter(|r| r.get() != "null")
         .ok_or(ReviewError::NoRequest)?;
+    // serde would read a JSON array into the struct field by field.
+    if !request.get().starts_with('{') {
+        return Err(ReviewError::InvalidRequest("it is not an object".to_owned()));
+    }
     let head: RequestHead = serde_json::from_str(request.get())
         .map_err(|_| ReviewError::InvalidRequest("it is not an object".to_owned()))?;
     let uid = match head.uid {
@@ -131,21 +156,36 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
             ));
         }
     };
-    if !matches!(head.operation, Some(Value::String(_))) {
+    let Some(Value::String(operation)) = head.operation else {
         return Err(ReviewError::InvalidRequest(
             "request.operation is missing or not a string".to_owned(),
         ));
-    }
-    if !head
+    };
+    let Some(kind) = head
         .kind
         .as_ref()
-        .is_some_and(|k| k.get("kind").is_some_and(Value::is_string))
-    {
+        .and_then(|k| k.get("kind"))
+        .and_then(Value::as_str)
+    else {
         return Err(ReviewError::InvalidRequest(
             "request.kind.kind is missing or not a string".to_owned(),
         ));
-    }
-    Ok(ParsedReview { uid, request })
+    };
+    let text = |v: Option<Value>| match v {
+        Some(Value::String(s)) => s,
+        _ => String::new(),
+    };
+    let summary = RequestSummary {
+        operation,
+        kind: kind.to_owned(),
+        namespace: text(head.namespace),
+        name: text(head.name),
+    };
+    Ok(ParsedReview {
+        uid,
+        request,
+        summary,
+    })
 }
 
 /// The waPC `validate` payload, built around the request's own bytes.
@@ -263,6 +303,7 @@ pub fn answer(
     Answer {
         review,
         uid: parsed.uid,
+        summary: parsed.summary,
         allowed,
         patched: patch.is_some(),
         failure,

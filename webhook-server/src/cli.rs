@@ -20,6 +20,11 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the admission webhook over HTTPS (HTTP/1.1 and HTTP/2).
+    Serve(ServeCommand),
+    /// Write a throwaway CA and a server certificate signed by it (for local use and
+    /// tests; use cert-manager in a cluster).
+    GenCerts(GenCertsCommand),
     /// Evaluate one AdmissionReview and print the response (exit 0 allowed, 1 denied,
     /// 2 error).
     Eval(EvalCommand),
@@ -39,6 +44,144 @@ pub struct EvalCommand {
     /// Wasm limits.
     #[command(flatten)]
     pub host: HostArgs,
+}
+
+/// `podguard serve`.
+#[derive(Debug, Args)]
+pub struct ServeCommand {
+    /// Address to listen on.
+    #[arg(long, env = "PODGUARD_LISTEN", default_value = "0.0.0.0:8443")]
+    pub listen: std::net::SocketAddr,
+    /// A policy to serve, as NAME=MODULE.wasm or NAME=MODULE.wasm:SETTINGS.yaml; repeat for
+    /// several. Served at /validate/NAME and /mutate/NAME (and /validate, /mutate when
+    /// there is only one).
+    #[arg(long = "policy", env = "PODGUARD_POLICIES", value_delimiter = ',', required = true, value_parser = parse_policy_spec)]
+    pub policies: Vec<PolicySpec>,
+    /// PEM certificate chain; reloaded when the file changes.
+    #[arg(long, env = "PODGUARD_TLS_CERT", required_unless_present = "insecure")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key; reloaded when the file changes.
+    #[arg(long, env = "PODGUARD_TLS_KEY", required_unless_present = "insecure")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA bundle: when set, clients must present a certificate it signed (mutual TLS).
+    #[arg(long, env = "PODGUARD_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+    /// Serve plain HTTP instead of TLS. For local experiments only: kube-apiserver only
+    /// calls webhooks over HTTPS.
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "client_ca"])]
+    pub insecure: bool,
+    /// What to answer when a policy cannot produce a verdict (trap, timeout, memory cap).
+    #[arg(
+        long,
+        env = "PODGUARD_FAILURE_MODE",
+        value_enum,
+        default_value = "deny"
+    )]
+    pub failure_mode: FailureModeArg,
+    /// Largest request body accepted; larger ones get 413.
+    #[arg(long, env = "PODGUARD_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Evaluations running at once; more wait (see --queue-timeout).
+    #[arg(long, env = "PODGUARD_MAX_CONCURRENT_EVALUATIONS")]
+    pub max_concurrent_evaluations: Option<usize>,
+    /// How long a request waits for an evaluation slot before it gets 503.
+    #[arg(long, env = "PODGUARD_QUEUE_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
+    pub queue_timeout: Duration,
+    /// How long a client may take to send the request headers (and the TLS handshake).
+    #[arg(long, env = "PODGUARD_HEADER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    pub header_timeout: Duration,
+    /// How long a client may take to send the whole request body.
+    #[arg(long, env = "PODGUARD_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// On SIGTERM or SIGINT, how long in-flight requests get to finish before exit.
+    #[arg(long, env = "PODGUARD_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_duration)]
+    pub shutdown_grace: Duration,
+    /// How often the certificate and key files are checked for changes.
+    #[arg(long, env = "PODGUARD_CERT_RELOAD_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub cert_reload_interval: Duration,
+    /// Log format; `auto` is JSON when stderr is not a terminal.
+    #[arg(long, env = "PODGUARD_LOG_FORMAT", value_enum, default_value = "auto")]
+    pub log_format: LogFormat,
+    /// Wasm limits.
+    #[command(flatten)]
+    pub host: HostArgs,
+}
+
+/// One `--policy` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicySpec {
+    /// The name in the URL path.
+    pub name: String,
+    /// The module.
+    pub module: PathBuf,
+    /// Optional settings file.
+    pub settings: Option<PathBuf>,
+}
+
+/// Parses `NAME=MODULE.wasm[:SETTINGS]`.
+pub fn parse_policy_spec(text: &str) -> Result<PolicySpec, String> {
+    let (name, rest) = text.split_once('=').ok_or_else(|| {
+        format!("{text:?}: write NAME=MODULE.wasm or NAME=MODULE.wasm:SETTINGS.yaml")
+    })?;
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(format!(
+            "{name:?} is not a policy name: use letters, digits, - and _ (it becomes a URL path segment)"
+        ));
+    }
+    let (module, settings) = match rest.split_once(".wasm:") {
+        Some((module, settings)) => (format!("{module}.wasm"), Some(PathBuf::from(settings))),
+        None => (rest.to_owned(), None),
+    };
+    if module.is_empty() {
+        return Err(format!("{text:?}: the module path is empty"));
+    }
+    Ok(PolicySpec {
+        name: name.to_owned(),
+        module: PathBuf::from(module),
+        settings,
+    })
+}
+
+/// `--failure-mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailureModeArg {
+    /// Deny the request with a message saying what went wrong.
+    Deny,
+    /// Allow the request with a warning saying what went wrong.
+    Allow,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// JSON when stderr is not a terminal, text otherwise.
+    Auto,
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `podguard gen-certs`.
+#[derive(Debug, Args)]
+pub struct GenCertsCommand {
+    /// Directory to write ca.crt, tls.crt and tls.key into.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// DNS names for the server certificate.
+    #[arg(long = "dns", default_values = ["localhost"])]
+    pub dns_names: Vec<String>,
+    /// IP addresses for the server certificate.
+    #[arg(long = "ip", default_values = ["127.0.0.1", "::1"])]
+    pub ips: Vec<std::net::IpAddr>,
+    /// Also write a client certificate (client.crt, client.key) signed by the same CA,
+    /// for trying mutual TLS.
+    #[arg(long)]
+    pub client: bool,
 }
 
 /// Limits of the Wasm host, shared by every subcommand that runs a module.

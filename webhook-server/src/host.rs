@@ -147,7 +147,19 @@ pub enum CallError {
 pub struct Runtime {
     engine: Engine,
     config: HostConfig,
-    ticker_stop: Arc<AtomicBool>,
+    ticker: Arc<EpochTicker>,
+}
+
+/// Advances the engine's epoch so deadlines fire; stops when the last runtime or module
+/// holding it is dropped.
+struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl Runtime {
@@ -156,8 +168,11 @@ impl Runtime {
         let mut wasm_config = Config::new();
         wasm_config.epoch_interruption(true);
         let engine = Engine::new(&wasm_config).map_err(|e| HostError::Engine(format!("{e:#}")))?;
-        let ticker_stop = Arc::new(AtomicBool::new(false));
-        let (ticking_engine, stop) = (engine.clone(), Arc::clone(&ticker_stop));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ticker = Arc::new(EpochTicker {
+            stop: Arc::clone(&stop),
+        });
+        let ticking_engine = engine.clone();
         thread::Builder::new()
             .name("wasm-epoch".to_owned())
             .spawn(move || {
@@ -170,7 +185,7 @@ impl Runtime {
         Ok(Runtime {
             engine,
             config,
-            ticker_stop,
+            ticker,
         })
     }
 
@@ -213,6 +228,7 @@ impl Runtime {
             size: bytes.len(),
             pre,
             engine: self.engine.clone(),
+            _ticker: Arc::clone(&self.ticker),
             config: self.config.clone(),
             idle: Mutex::new(Vec::new()),
             instance_restarts: AtomicU64::new(0),
@@ -255,12 +271,6 @@ impl Runtime {
     }
 }
 
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        self.ticker_stop.store(true, Ordering::Relaxed);
-    }
-}
-
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), HostError> {
     let cache_error = |source| HostError::Cache {
         path: path.to_owned(),
@@ -281,6 +291,7 @@ pub struct PolicyModule {
     size: usize,
     pre: InstancePre<GuestState>,
     engine: Engine,
+    _ticker: Arc<EpochTicker>,
     config: HostConfig,
     idle: Mutex<Vec<Instance>>,
     instance_restarts: AtomicU64,

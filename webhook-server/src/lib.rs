@@ -5,5 +5,7 @@
 pub mod admission;
 pub mod cli;
 pub mod eval;
+pub mod gen_certs;
 pub mod host;
 pub mod policy_file;
+pub mod server;

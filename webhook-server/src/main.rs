@@ -1,21 +1,23 @@
 //! The `podguard` binary: parses flags, starts logging and runs one subcommand.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use clap::Parser as _;
-use podguard_server::cli::{Cli, Command};
+use podguard_server::admission::FailureMode;
+use podguard_server::cli::{Cli, Command, FailureModeArg, LogFormat, ServeCommand};
 use podguard_server::eval::{self, EvalArgs, Verdict};
+use podguard_server::gen_certs::{self, CertRequest};
+use podguard_server::server::{self, PolicySource, ServeConfig, TlsFiles};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PODGUARD_LOG")
-                .unwrap_or_else(|_| "warn,cranelift=off,wasmtime=warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    match cli.command {
+    let format = match &cli.command {
+        Command::Serve(cmd) => cmd.log_format,
+        _ => LogFormat::Text,
+    };
+    init_logging(format);
+    let result = match cli.command {
         Command::Eval(cmd) => {
             let args = EvalArgs {
                 policy: cmd.policy,
@@ -23,14 +25,93 @@ fn main() -> ExitCode {
                 review: cmd.review,
                 host: cmd.host.to_config(),
             };
-            match eval::run(&args, &mut std::io::stdout().lock()) {
+            return match eval::run(&args, &mut std::io::stdout().lock()) {
                 Ok(Verdict::Allowed) => ExitCode::SUCCESS,
                 Ok(Verdict::Denied) => ExitCode::from(1),
                 Err(err) => {
                     eprintln!("podguard eval: {err:#}");
                     ExitCode::from(2)
                 }
-            }
+            };
         }
+        Command::Serve(cmd) => serve(cmd),
+        Command::GenCerts(cmd) => gen_certs::generate(
+            &cmd.out,
+            &CertRequest {
+                dns_names: cmd.dns_names,
+                ips: cmd.ips,
+                client: cmd.client,
+            },
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "podguard stopped");
+            eprintln!("podguard: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn serve(cmd: ServeCommand) -> anyhow::Result<()> {
+    let tls = match (cmd.tls_cert, cmd.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert,
+            key,
+            client_ca: cmd.client_ca,
+            reload_interval: cmd.cert_reload_interval,
+        }),
+        _ => None,
+    };
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let config = ServeConfig {
+        listen: cmd.listen,
+        policies: cmd
+            .policies
+            .into_iter()
+            .map(|spec| PolicySource {
+                name: spec.name,
+                module: spec.module,
+                settings: spec.settings,
+            })
+            .collect(),
+        tls,
+        failure_mode: match cmd.failure_mode {
+            FailureModeArg::Deny => FailureMode::Deny,
+            FailureModeArg::Allow => FailureMode::Allow,
+        },
+        max_body_bytes: cmd.max_body_bytes,
+        // Evaluation is CPU-bound: a couple per core keeps the cores busy while one waits
+        // on memory, without letting a storm queue unbounded work.
+        max_concurrent_evaluations: cmd.max_concurrent_evaluations.unwrap_or(workers * 2),
+        queue_timeout: cmd.queue_timeout,
+        header_timeout: cmd.header_timeout,
+        request_timeout: cmd.request_timeout,
+        shutdown_grace: cmd.shutdown_grace,
+        host: cmd.host.to_config(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()?;
+    runtime.block_on(server::run(config, server::shutdown_signal()))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PODGUARD_LOG")
+        .unwrap_or_else(|_| "info,cranelift=warn,wasmtime=warn,hyper=warn,rustls=warn".into());
+    let json = match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
     }
 }

@@ -1,0 +1,319 @@
+//! Routes and the admission handler. Errors are values: a malformed review is a 400 with
+//! a JSON message, a policy denial is a 200 with `allowed: false`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::App;
+use super::metrics::RequestLabels;
+use crate::admission::{self, Endpoint};
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
+    let mut response = Response::new(Full::new(body.into()));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn json_error(status: StatusCode, message: impl Into<String>) -> Reply {
+    let body = serde_json::json!({ "code": status.as_u16(), "message": message.into() });
+    reply(status, "application/json", body.to_string())
+}
+
+/// Serves one HTTP request; never fails, so a connection never drops a request's answer.
+pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Reply, Infallible> {
+    let path = request.uri().path().to_owned();
+    let route = match path.as_str() {
+        "/livez" | "/readyz" | "/metrics" => None,
+        _ => admission_route(&path),
+    };
+    let response = match (request.method(), path.as_str(), route) {
+        (&Method::GET, "/livez", _) => reply(StatusCode::OK, "text/plain", "ok\n"),
+        (&Method::GET, "/readyz", _) if app.is_ready() => {
+            reply(StatusCode::OK, "text/plain", "ready\n")
+        }
+        (&Method::GET, "/readyz", _) => reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "not ready: policies are loading or the server is shutting down\n",
+        ),
+        (&Method::GET, "/metrics", _) => {
+            let restarts: Vec<(String, u64)> = app
+                .policies
+                .get()
+                .map(|policies| {
+                    policies
+                        .iter()
+                        .map(|(name, p)| (name.clone(), p.module.instance_restarts()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            reply(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                app.metrics.render(&restarts),
+            )
+        }
+        (&Method::POST, _, Some((endpoint, name))) => {
+            let name = name.map(str::to_owned);
+            admit(&app, request, endpoint, name.as_deref()).await
+        }
+        (_, _, Some(_)) => json_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{path} takes POST with an AdmissionReview"),
+        ),
+        _ => json_error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no route {path}: podguard serves POST /validate[/NAME], POST /mutate[/NAME], GET /livez, /readyz and /metrics"
+            ),
+        ),
+    };
+    Ok(response)
+}
+
+fn admission_route(path: &str) -> Option<(Endpoint, Option<&str>)> {
+    let (endpoint, rest) = if let Some(rest) = path.strip_prefix("/validate") {
+        (Endpoint::Validate, rest)
+    } else {
+        (Endpoint::Mutate, path.strip_prefix("/mutate")?)
+    };
+    match rest {
+        "" | "/" => Some((endpoint, None)),
+        _ => {
+            let name = rest.strip_prefix('/')?;
+            (!name.is_empty() && !name.contains('/')).then_some((endpoint, Some(name)))
+        }
+    }
+}
+
+struct InFlight<'a>(&'a App);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn admit(
+    app: &Arc<App>,
+    request: Request<Incoming>,
+    endpoint: Endpoint,
+    name: Option<&str>,
+) -> Reply {
+    let started = Instant::now();
+    app.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let _in_flight = InFlight(app);
+    let refuse = |status: StatusCode, message: String| {
+        app.metrics.count_rejected(status.as_u16());
+        json_error(status, message)
+    };
+
+    let Some(policies) = app.policies.get().filter(|_| app.is_ready()) else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "podguard is not ready: its policies are still loading, or it is shutting down"
+                .to_owned(),
+        );
+    };
+    let policy = match name {
+        Some(name) => policies.get(name),
+        None if policies.len() == 1 => policies.values().next(),
+        None => None,
+    };
+    let Some(policy) = policy.cloned() else {
+        let loaded = policies.keys().cloned().collect::<Vec<_>>().join(", ");
+        let message = match name {
+            Some(name) => format!("no policy named {name:?}; loaded: {loaded}"),
+            None => format!(
+                "several policies are loaded ({loaded}): name one in the path, e.g. /validate/NAME"
+            ),
+        };
+        return refuse(StatusCode::NOT_FOUND, message);
+    };
+    let policy_name = name.map_or_else(
+        || policies.keys().next().cloned().unwrap_or_default(),
+        str::to_owned,
+    );
+
+    if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
+        let json = content_type.to_str().is_ok_and(|ct| {
+            ct.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
+        if !json {
+            return refuse(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format!(
+                    "Content-Type is {content_type:?}; send the AdmissionReview as application/json"
+                ),
+            );
+        }
+    }
+    let limit = app.config.max_body_bytes;
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than the {limit}-byte limit (--max-body-bytes)"),
+        );
+    }
+    let body = match tokio::time::timeout(
+        app.config.request_timeout,
+        Limited::new(request.into_body(), limit).collect(),
+    )
+    .await
+    {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("the body is larger than the {limit}-byte limit (--max-body-bytes)"),
+            );
+        }
+        Ok(Err(err)) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("the body could not be read: {err}"),
+            );
+        }
+        Err(_) => {
+            return refuse(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the body did not arrive within {:?} (--request-timeout)",
+                    app.config.request_timeout
+                ),
+            );
+        }
+    };
+
+    let permit = match tokio::time::timeout(app.config.queue_timeout, app.evaluations.acquire())
+        .await
+    {
+        Ok(Ok(permit)) => permit,
+        _ => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "podguard is busy: {} evaluations are running and none finished within {:?}; retry",
+                    app.config.max_concurrent_evaluations, app.config.queue_timeout
+                ),
+            );
+        }
+    };
+    let failure_mode = app.config.failure_mode;
+    let evaluated = tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let result = admission::review(
+            &policy.module,
+            &policy.settings,
+            &body,
+            endpoint,
+            failure_mode,
+        );
+        (result, started.elapsed())
+    })
+    .await;
+    drop(permit);
+
+    let (result, evaluation_time) = match evaluated {
+        Ok(done) => done,
+        Err(join) => {
+            tracing::error!(error = %join, "evaluation panicked");
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "podguard failed while evaluating this request; it is logged, please report it"
+                    .to_owned(),
+            );
+        }
+    };
+    app.metrics.evaluation_duration.observe(evaluation_time);
+    let endpoint_name = match endpoint {
+        Endpoint::Validate => "validate",
+        Endpoint::Mutate => "mutate",
+    };
+    match result {
+        Ok(answer) => {
+            let verdict = match (&answer.failure, answer.allowed) {
+                (Some(_), _) => "error",
+                (None, true) => "allowed",
+                (None, false) => "denied",
+            };
+            app.metrics.count_request(RequestLabels {
+                policy: policy_name.clone(),
+                endpoint: endpoint_name,
+                verdict,
+                mutated: answer.patched,
+            });
+            let elapsed = started.elapsed();
+            app.metrics.request_duration.observe(elapsed);
+            let summary = &answer.summary;
+            match &answer.failure {
+                Some(failure) => tracing::warn!(
+                    uid = %answer.uid, policy = %policy_name, endpoint = endpoint_name,
+                    operation = %summary.operation, kind = %summary.kind,
+                    namespace = %summary.namespace, name = %summary.name,
+                    verdict, error = %failure,
+                    duration_ms = elapsed.as_secs_f64() * 1000.0,
+                    "policy failed; answered by the failure mode"
+                ),
+                None => tracing::info!(
+                    uid = %answer.uid, policy = %policy_name, endpoint = endpoint_name,
+                    operation = %summary.operation, kind = %summary.kind,
+                    namespace = %summary.namespace, name = %summary.name,
+                    verdict, mutated = answer.patched,
+                    duration_ms = elapsed.as_secs_f64() * 1000.0,
+                    "admission review answered"
+                ),
+            }
+            reply(
+                StatusCode::OK,
+                "application/json",
+                answer.review.to_string(),
+            )
+        }
+        Err(err) => {
+            tracing::info!(policy = %policy_name, error = %err, "malformed AdmissionReview");
+            refuse(StatusCode::BAD_REQUEST, err.to_string())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admission_routes() {
+        assert_eq!(
+            admission_route("/validate"),
+            Some((Endpoint::Validate, None))
+        );
+        assert_eq!(admission_route("/mutate/"), Some((Endpoint::Mutate, None)));
+        assert_eq!(
+            admission_route("/mutate/podguard"),
+            Some((Endpoint::Mutate, Some("podguard")))
+        );
+        assert_eq!(admission_route("/validate/a/b"), None);
+        assert_eq!(admission_route("/validatex"), None);
+        assert_eq!(admission_route("/other"), None);
+    }
+}
