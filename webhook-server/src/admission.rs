@@ -144,7 +144,9 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
         .ok_or(ReviewError::NoRequest)?;
     // serde would read a JSON array into the struct field by field.
     if !request.get().starts_with('{') {
-        return Err(ReviewError::InvalidRequest("it is not an object".to_owned()));
+        return Err(ReviewError::InvalidRequest(
+            "it is not an object".to_owned(),
+        ));
     }
     let head: RequestHead = serde_json::from_str(request.get())
         .map_err(|_| ReviewError::InvalidRequest("it is not an object".to_owned()))?;

@@ -22,6 +22,10 @@ pub struct Cli {
 pub enum Command {
     /// Serve the admission webhook over HTTPS (HTTP/1.1 and HTTP/2).
     Serve(ServeCommand),
+    /// Embed Kubewarden policy metadata into a module, as `kwctl annotate` does.
+    Annotate(AnnotateCommand),
+    /// Show a module's embedded metadata, exports, size and digest.
+    Inspect(InspectCommand),
     /// Write a throwaway CA and a server certificate signed by it (for local use and
     /// tests; use cert-manager in a cluster).
     GenCerts(GenCertsCommand),
@@ -164,6 +168,32 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line.
     Json,
+}
+
+/// `podguard annotate`.
+#[derive(Debug, Args)]
+pub struct AnnotateCommand {
+    /// The module to annotate.
+    pub module: PathBuf,
+    /// Kubewarden `metadata.yml`.
+    #[arg(long, short = 'm', default_value = "policy/metadata.yml")]
+    pub metadata: PathBuf,
+    /// Markdown written into the `io.kubewarden.policy.usage` annotation.
+    #[arg(long, short = 'u')]
+    pub usage: Option<PathBuf>,
+    /// Where to write the annotated module.
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+}
+
+/// `podguard inspect`.
+#[derive(Debug, Args)]
+pub struct InspectCommand {
+    /// The module.
+    pub module: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `podguard gen-certs`.

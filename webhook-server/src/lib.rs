@@ -3,6 +3,7 @@
 //! module run by [`host`].
 
 pub mod admission;
+pub mod annotate;
 pub mod cli;
 pub mod eval;
 pub mod gen_certs;

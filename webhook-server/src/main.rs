@@ -3,6 +3,7 @@
 use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Parser as _;
 use podguard_server::admission::FailureMode;
 use podguard_server::cli::{Cli, Command, FailureModeArg, LogFormat, ServeCommand};
@@ -35,6 +36,16 @@ fn main() -> ExitCode {
             };
         }
         Command::Serve(cmd) => serve(cmd),
+        Command::Annotate(cmd) => {
+            podguard_server::annotate::annotate(&cmd.module, &cmd.metadata, cmd.usage.as_deref())
+                .and_then(|bytes| {
+                    std::fs::write(&cmd.output, &bytes)
+                        .with_context(|| format!("while writing {}", cmd.output.display()))?;
+                    println!("{}: {} bytes", cmd.output.display(), bytes.len());
+                    Ok(())
+                })
+        }
+        Command::Inspect(cmd) => inspect(&cmd.module, cmd.json),
         Command::GenCerts(cmd) => gen_certs::generate(
             &cmd.out,
             &CertRequest {
@@ -52,6 +63,36 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn inspect(module: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let bytes =
+        std::fs::read(module).with_context(|| format!("while reading {}", module.display()))?;
+    let report = podguard_server::annotate::inspect(&bytes)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("module:  {}", module.display());
+    println!("size:    {} bytes", report.size);
+    println!("digest:  {}", report.digest);
+    println!("exports: {}", report.exports.join(", "));
+    match &report.metadata {
+        None => println!("metadata: none (annotate it with `podguard annotate`)"),
+        Some(metadata) => {
+            let mut shown = metadata.clone();
+            // The usage annotation is the whole README; show its size instead.
+            if let Some(usage) = shown
+                .annotations
+                .as_mut()
+                .and_then(|a| a.get_mut(podguard_server::annotate::USAGE_ANNOTATION))
+            {
+                *usage = format!("({} bytes of markdown)", usage.len());
+            }
+            println!("metadata:\n{}", serde_json::to_string_pretty(&shown)?);
+        }
+    }
+    Ok(())
 }
 
 fn serve(cmd: ServeCommand) -> anyhow::Result<()> {
