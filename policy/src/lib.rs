@@ -47,6 +47,9 @@ pub use request::{AdmissionRequest, ValidatePayload};
 pub use response::{SettingsValidationResponse, ValidationResponse};
 pub use settings::{CheckId, Mode, Policy, Settings, SettingsError};
 
+/// The policy's version; `policy/metadata.yml` and `artifacthub-pkg.yml` must agree.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The requirements document embedded at build time (`policy/requirements.yaml`, or the
 /// file `PODGUARD_REQUIREMENTS` named), as JSON.
 pub const EMBEDDED_REQUIREMENTS: &str =

@@ -26,6 +26,13 @@ pub enum Command {
     Annotate(AnnotateCommand),
     /// Show a module's embedded metadata, exports, size and digest.
     Inspect(InspectCommand),
+    /// Write artifacthub-pkg.yml from the policy metadata and settings form, as
+    /// `kwctl scaffold artifacthub` does.
+    Artifacthub(ArtifacthubCommand),
+    /// Push an annotated module to an OCI registry as a Kubewarden policy artifact.
+    Push(PushCommand),
+    /// Pull a policy module from an OCI registry.
+    Pull(PullCommand),
     /// Write a throwaway CA and a server certificate signed by it (for local use and
     /// tests; use cert-manager in a cluster).
     GenCerts(GenCertsCommand),
@@ -194,6 +201,58 @@ pub struct InspectCommand {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `podguard artifacthub`.
+#[derive(Debug, Args)]
+pub struct ArtifacthubCommand {
+    /// Kubewarden `metadata.yml`.
+    #[arg(long, short = 'm', default_value = "policy/metadata.yml")]
+    pub metadata: PathBuf,
+    /// The settings form shown by ArtifactHub and Rancher.
+    #[arg(long, short = 'q', default_value = "policy/questions-ui.yml")]
+    pub questions: PathBuf,
+    /// Where to write the listing; an existing file keeps its createdAt.
+    #[arg(long, short = 'o', default_value = "artifacthub-pkg.yml")]
+    pub output: PathBuf,
+}
+
+/// Registry access shared by `push` and `pull`.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP to a registry that is not on loopback (loopback registries may
+    /// always use plain HTTP).
+    #[arg(long)]
+    pub insecure_registry: bool,
+    /// Docker config file with registry credentials (default: $DOCKER_CONFIG/config.json or
+    /// ~/.docker/config.json).
+    #[arg(long, env = "PODGUARD_DOCKER_CONFIG")]
+    pub docker_config: Option<PathBuf>,
+}
+
+/// `podguard push`.
+#[derive(Debug, Args)]
+pub struct PushCommand {
+    /// The annotated module.
+    pub module: PathBuf,
+    /// Where to push, e.g. ghcr.io/acme/policies/podguard:v0.1.0.
+    pub reference: String,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// `podguard pull`.
+#[derive(Debug, Args)]
+pub struct PullCommand {
+    /// What to pull, e.g. ghcr.io/acme/policies/podguard:v0.1.0.
+    pub reference: String,
+    /// Where to write the module.
+    #[arg(long, short = 'o')]
+    pub output: PathBuf,
+    /// Registry access.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `podguard gen-certs`.

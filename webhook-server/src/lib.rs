@@ -4,9 +4,11 @@
 
 pub mod admission;
 pub mod annotate;
+pub mod artifacthub;
 pub mod cli;
 pub mod eval;
 pub mod gen_certs;
 pub mod host;
+pub mod oci;
 pub mod policy_file;
 pub mod server;

@@ -9,6 +9,7 @@ use podguard_server::admission::FailureMode;
 use podguard_server::cli::{Cli, Command, FailureModeArg, LogFormat, ServeCommand};
 use podguard_server::eval::{self, EvalArgs, Verdict};
 use podguard_server::gen_certs::{self, CertRequest};
+use podguard_server::oci;
 use podguard_server::server::{self, PolicySource, ServeConfig, TlsFiles};
 
 fn main() -> ExitCode {
@@ -46,6 +47,32 @@ fn main() -> ExitCode {
                 })
         }
         Command::Inspect(cmd) => inspect(&cmd.module, cmd.json),
+        Command::Artifacthub(cmd) => artifacthub(&cmd),
+        Command::Push(cmd) => registry(|| async {
+            let digest = oci::push(
+                &cmd.module,
+                &cmd.reference,
+                &registry_options(&cmd.registry),
+            )
+            .await?;
+            println!(
+                "{}@{digest}",
+                cmd.reference.trim_start_matches("registry://")
+            );
+            Ok(())
+        }),
+        Command::Pull(cmd) => registry(|| async {
+            let pulled = oci::pull(&cmd.reference, &registry_options(&cmd.registry)).await?;
+            std::fs::write(&cmd.output, &pulled.module)
+                .with_context(|| format!("while writing {}", cmd.output.display()))?;
+            println!(
+                "{} {} ({} bytes)",
+                cmd.output.display(),
+                pulled.digest,
+                pulled.module.len()
+            );
+            Ok(())
+        }),
         Command::GenCerts(cmd) => gen_certs::generate(
             &cmd.out,
             &CertRequest {
@@ -63,6 +90,45 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn artifacthub(cmd: &podguard_server::cli::ArtifacthubCommand) -> anyhow::Result<()> {
+    use podguard_server::artifacthub;
+    let metadata = podguard_server::annotate::Metadata::from_yaml_file(&cmd.metadata)?;
+    let questions_ui = std::fs::read_to_string(&cmd.questions)
+        .with_context(|| format!("while reading {}", cmd.questions.display()))?;
+    let created_at = std::fs::read_to_string(&cmd.output)
+        .ok()
+        .and_then(|existing| artifacthub::existing_created_at(&existing))
+        .unwrap_or_else(artifacthub::now_rfc3339);
+    let listing = artifacthub::render(&artifacthub::ListingSources {
+        metadata: &metadata,
+        questions_ui: &questions_ui,
+        created_at: &created_at,
+    })?;
+    std::fs::write(&cmd.output, listing)
+        .with_context(|| format!("while writing {}", cmd.output.display()))?;
+    println!("{}", cmd.output.display());
+    Ok(())
+}
+
+fn registry_options(args: &podguard_server::cli::RegistryArgs) -> oci::RegistryOptions {
+    oci::RegistryOptions {
+        insecure: args.insecure_registry,
+        docker_config: args.docker_config.clone(),
+    }
+}
+
+/// Runs one registry operation on a small runtime of its own.
+fn registry<F, Fut>(operation: F) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(operation())
 }
 
 fn inspect(module: &std::path::Path, json: bool) -> anyhow::Result<()> {
