@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt as _, Full};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -99,6 +99,51 @@ fn admission_route(path: &str) -> Option<(Endpoint, Option<&str>)> {
     }
 }
 
+/// How much of an oversized body is read and thrown away.
+fn drain_cap(limit: usize) -> usize {
+    limit.saturating_mul(4).max(32 * 1024 * 1024)
+}
+
+/// Answers 413 at once while the rest of an oversized body is read and dropped, up to a
+/// cap and a deadline: a client that writes its whole body before reading (as most do)
+/// then reads the 413 instead of a reset connection, and one that waits gets it early.
+fn drain_in_background(mut body: Incoming, limit: usize, deadline: std::time::Duration) {
+    tokio::spawn(async move {
+        let drain = async {
+            let mut drained = 0usize;
+            while let Some(Ok(frame)) = body.frame().await {
+                drained = drained.saturating_add(frame.data_ref().map_or(0, Bytes::len));
+                if drained > drain_cap(limit) {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(deadline, drain).await;
+    });
+}
+
+enum BodyError {
+    /// Over the limit; the unread rest of the body.
+    TooLarge(Incoming),
+    Read(hyper::Error),
+}
+
+/// Reads the body, stopping as soon as it passes `limit`.
+async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    let mut kept = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(BodyError::Read)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        if kept.len() + data.len() > limit {
+            return Err(BodyError::TooLarge(body));
+        }
+        kept.extend_from_slice(&data);
+    }
+    Ok(Bytes::from(kept))
+}
+
 struct InFlight<'a>(&'a App);
 
 impl Drop for InFlight<'_> {
@@ -164,31 +209,25 @@ async fn admit(
         }
     }
     let limit = app.config.max_body_bytes;
+    let too_large = || format!("the body is larger than the {limit}-byte limit (--max-body-bytes)");
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let body = request.into_body();
     if declared.is_some_and(|length| length > limit as u64) {
-        return refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("the body is larger than the {limit}-byte limit (--max-body-bytes)"),
-        );
+        drain_in_background(body, limit, app.config.request_timeout);
+        return refuse(StatusCode::PAYLOAD_TOO_LARGE, too_large());
     }
-    let body = match tokio::time::timeout(
-        app.config.request_timeout,
-        Limited::new(request.into_body(), limit).collect(),
-    )
-    .await
+    let body = match tokio::time::timeout(app.config.request_timeout, read_body(body, limit)).await
     {
-        Ok(Ok(collected)) => collected.to_bytes(),
-        Ok(Err(err)) if err.downcast_ref::<LengthLimitError>().is_some() => {
-            return refuse(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("the body is larger than the {limit}-byte limit (--max-body-bytes)"),
-            );
+        Ok(Ok(body)) => body,
+        Ok(Err(BodyError::TooLarge(rest))) => {
+            drain_in_background(rest, limit, app.config.request_timeout);
+            return refuse(StatusCode::PAYLOAD_TOO_LARGE, too_large());
         }
-        Ok(Err(err)) => {
+        Ok(Err(BodyError::Read(err))) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
                 format!("the body could not be read: {err}"),

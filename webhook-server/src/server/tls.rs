@@ -32,6 +32,14 @@ pub enum TlsError {
         /// What is wrong with it.
         what: String,
     },
+    /// Anyone on the machine could read the private key.
+    #[error("{} is readable by every user (mode {mode:o}); run `chmod o-r` on it, or in Kubernetes set the Secret volume's defaultMode to 0440 with the pod's fsGroup", path.display())]
+    KeyReadableByOthers {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// The key does not fit the certificate, or rustls refused the configuration.
     #[error("{0}")]
     Config(String),
@@ -46,6 +54,27 @@ fn read(path: &Path) -> Result<Vec<u8>, TlsError> {
         path: path.to_owned(),
         source,
     })
+}
+
+/// Refuses a private key that other users can read: whoever can read it can impersonate
+/// the webhook. Group access stays allowed because Kubernetes hands Secret files to a
+/// non-root container through the pod's fsGroup.
+fn check_key_permissions(path: &Path) -> Result<(), TlsError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(path)
+        .map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })?
+        .permissions()
+        .mode();
+    if mode & 0o004 != 0 {
+        return Err(TlsError::KeyReadableByOthers {
+            path: path.to_owned(),
+            mode: mode & 0o777,
+        });
+    }
+    Ok(())
 }
 
 fn parse_certified_key(
@@ -91,6 +120,7 @@ pub struct ReloadingCert {
 impl ReloadingCert {
     /// Loads the pair once; a failure here stops start-up.
     pub fn load(cert_path: &Path, key_path: &Path) -> Result<ReloadingCert, TlsError> {
+        check_key_permissions(key_path)?;
         let (cert_pem, key_pem) = (read(cert_path)?, read(key_path)?);
         let key = parse_certified_key(cert_path, &cert_pem, key_path, &key_pem)?;
         Ok(ReloadingCert {
@@ -110,6 +140,7 @@ impl ReloadingCert {
         if self.current.read().unwrap_or_else(|p| p.into_inner()).1 == print {
             return Ok(false);
         }
+        check_key_permissions(&self.key_path)?;
         let key = parse_certified_key(&self.cert_path, &cert_pem, &self.key_path, &key_pem)?;
         *self.current.write().unwrap_or_else(|p| p.into_inner()) = (Arc::new(key), print);
         Ok(true)
@@ -170,4 +201,68 @@ pub fn server_config(
     let mut config = builder.with_cert_resolver(cert);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    use super::*;
+    use crate::gen_certs::{CertRequest, generate};
+
+    fn certs(dir: &Path) {
+        generate(
+            dir,
+            &CertRequest {
+                dns_names: vec!["localhost".to_owned()],
+                ips: vec![],
+                client: false,
+            },
+        )
+        .unwrap();
+    }
+
+    fn serial(cert: &ReloadingCert) -> Vec<u8> {
+        cert.current.read().unwrap().0.cert[0].to_vec()
+    }
+
+    #[test]
+    fn a_key_readable_by_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        certs(dir.path());
+        let (cert, key) = (dir.path().join("tls.crt"), dir.path().join("tls.key"));
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = ReloadingCert::load(&cert, &key).unwrap_err();
+        assert!(
+            err.to_string().contains("readable by every user")
+                && err.to_string().contains("defaultMode"),
+            "{err}"
+        );
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o440)).unwrap();
+        ReloadingCert::load(&cert, &key).expect("group-readable keys are fine (fsGroup)");
+    }
+
+    #[test]
+    fn reload_swaps_only_a_complete_new_pair() {
+        let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        certs(first.path());
+        certs(second.path());
+        let (cert_path, key_path) = (first.path().join("tls.crt"), first.path().join("tls.key"));
+        let cert = ReloadingCert::load(&cert_path, &key_path).unwrap();
+        let original = serial(&cert);
+        assert!(
+            !cert.reload_if_changed().unwrap(),
+            "unchanged files are not reloaded"
+        );
+
+        // Half a rotation: new certificate, old key. The old pair keeps serving.
+        std::fs::copy(second.path().join("tls.crt"), &cert_path).unwrap();
+        assert!(cert.reload_if_changed().is_err());
+        assert_eq!(serial(&cert), original);
+
+        // The rotation completes.
+        std::fs::copy(second.path().join("tls.key"), &key_path).unwrap();
+        assert!(cert.reload_if_changed().unwrap());
+        assert_ne!(serial(&cert), original);
+    }
 }
