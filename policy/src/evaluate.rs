@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::checks::{self, Finding, Scope};
@@ -16,8 +16,9 @@ pub const EXEMPT_ANNOTATION: &str = "podguard.io/exempt";
 /// The annotation that must say why; an exemption without it does not count.
 pub const EXEMPT_REASON_ANNOTATION: &str = "podguard.io/exempt-reason";
 
-/// Everything podguard concluded about one request.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// Everything podguard concluded about one request. `podguard audit` reads it back from the
+/// module's `podguard_evaluate` answer, hence `Deserialize`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Outcome {
     /// Whether the request is allowed.
@@ -38,7 +39,7 @@ pub struct Outcome {
 }
 
 /// One violation and what became of it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Violation {
     /// The check.
@@ -58,7 +59,7 @@ pub struct Violation {
 }
 
 /// What the answer did with a violation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum Disposition {
     /// It is part of the rejection.
@@ -73,7 +74,7 @@ pub enum Disposition {
 }
 
 /// An exemption that was used.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Exemption {
     /// The exempted check; `None` when the whole request was skipped.
@@ -85,7 +86,7 @@ pub struct Exemption {
 }
 
 /// What granted an exemption.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum ExemptedBy {
     /// The namespace is listed in `exemptions.namespaces`.

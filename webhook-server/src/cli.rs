@@ -39,6 +39,122 @@ pub enum Command {
     /// Evaluate one AdmissionReview and print the response (exit 0 allowed, 1 denied,
     /// 2 error).
     Eval(EvalCommand),
+    /// Dry-run the policy over existing workloads: manifests (files, directories, stdin)
+    /// or a live cluster (exit 0 clean, 1 findings, 2 usage or input errors).
+    Audit(AuditCommand),
+}
+
+/// `podguard audit`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  podguard audit deploy/                          # every .yaml/.yml/.json below deploy/
+  helm template my-chart | podguard audit -       # rendered Helm or Kustomize output
+  podguard audit --cluster                        # every namespace of the current context
+  podguard audit --cluster -n shop -o sarif > podguard.sarif
+  podguard audit manifests/ --show-fix            # what mutate mode would change
+  podguard audit manifests/ --fix                 # write those changes into the files
+
+Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage or input errors.")]
+pub struct AuditCommand {
+    /// Files or directories to audit (directories recursively: .yaml, .yml, .json);
+    /// `-` reads stdin. Multi-document YAML, JSON, and `kind: List` are all read.
+    #[arg(value_name = "PATH")]
+    pub inputs: Vec<PathBuf>,
+    /// Audit the workloads of a live cluster (kubeconfig as kubectl resolves it:
+    /// --kubeconfig, KUBECONFIG, ~/.kube/config, or the pod's service account).
+    #[arg(long)]
+    pub cluster: bool,
+    /// Kubeconfig file to use with --cluster.
+    #[arg(long, requires = "cluster")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use with --cluster (default: the current context).
+    #[arg(long, requires = "cluster")]
+    pub context: Option<String>,
+    /// Only this namespace. With files, objects that set no namespace are taken to be in
+    /// it, as `kubectl apply -n` would place them.
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Objects per list call with --cluster (the API server pages with `continue`).
+    #[arg(long, default_value_t = 500, requires = "cluster")]
+    pub page_size: u32,
+    /// The policy module (.wasm); default: the release build under ./target (or under the
+    /// target directory this binary was built into).
+    #[arg(long, env = "PODGUARD_POLICY")]
+    pub policy: Option<PathBuf>,
+    /// Runtime settings, YAML or JSON, layered over the module's embedded requirements.
+    #[arg(long, env = "PODGUARD_SETTINGS")]
+    pub settings: Option<PathBuf>,
+    /// Report format.
+    #[arg(long, short = 'o', value_enum, default_value = "table")]
+    pub output: AuditOutput,
+    /// The lowest mode whose findings fail the audit (exit 1): `enforce` counts checks in
+    /// enforce and mutate mode, `warn` counts warn-mode checks too, `never` none.
+    #[arg(long, value_enum, default_value = "enforce")]
+    pub fail_on: FailOnArg,
+    /// Show, per workload, what mutate mode would change (YAML diff and JSON Patch).
+    #[arg(long)]
+    pub show_fix: bool,
+    /// Write mutate mode's changes into the files the workloads came from (not stdin,
+    /// not --cluster). Other documents, their order and comments between them are kept.
+    #[arg(long)]
+    pub fix: bool,
+    /// With --cluster: create or update the PolicyReports in the cluster (server-side
+    /// apply) and delete the ones this audit no longer produces.
+    #[arg(long, requires = "cluster")]
+    pub write_reports: bool,
+    /// Field manager for --write-reports.
+    #[arg(long, default_value = "podguard", requires = "write_reports")]
+    pub field_manager: String,
+    /// Colour the table: `auto` when stdout is a terminal and NO_COLOR is unset.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub color: ColorChoice,
+    /// Never show the progress bar (it only shows on a terminal anyway).
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Evaluation threads (default: one per core).
+    #[arg(long, short = 'j', env = "PODGUARD_AUDIT_JOBS")]
+    pub jobs: Option<usize>,
+    /// Wasm limits.
+    #[command(flatten)]
+    pub host: HostArgs,
+}
+
+/// `audit --output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuditOutput {
+    /// Grouped by workload, with totals by check and namespace.
+    Table,
+    /// One JSON document.
+    Json,
+    /// SARIF 2.1.0, for code-scanning UIs.
+    Sarif,
+    /// JUnit XML, one test case per workload and check.
+    Junit,
+    /// wgpolicyk8s.io/v1alpha2 PolicyReports and a ClusterPolicyReport, as YAML.
+    #[value(name = "policyreport")]
+    PolicyReport,
+}
+
+/// `audit --fail-on`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOnArg {
+    /// Findings of checks in enforce or mutate mode.
+    Enforce,
+    /// Findings of checks in warn mode too.
+    Warn,
+    /// No finding fails the run (for scheduled runs that write reports); errors still do.
+    Never,
+}
+
+/// `audit --color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// When stdout is a terminal and NO_COLOR is unset.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// `podguard eval`.

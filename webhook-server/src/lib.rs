@@ -5,6 +5,7 @@
 pub mod admission;
 pub mod annotate;
 pub mod artifacthub;
+pub mod audit;
 pub mod cli;
 pub mod eval;
 pub mod gen_certs;

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
     };
     init_logging(format);
     let result = match cli.command {
+        Command::Audit(cmd) => return audit(cmd),
         Command::Eval(cmd) => {
             let args = EvalArgs {
                 policy: cmd.policy,
@@ -87,6 +88,61 @@ fn main() -> ExitCode {
         Err(err) => {
             tracing::error!(error = %format!("{err:#}"), "podguard stopped");
             eprintln!("podguard: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `podguard audit`: flags into options, the audit's status into the exit code.
+fn audit(cmd: podguard_server::cli::AuditCommand) -> ExitCode {
+    use podguard_server::audit::report::OutputFormat;
+    use podguard_server::audit::{self, AuditOptions, cluster::ClusterOptions, model::FailOn};
+    use podguard_server::cli::{AuditOutput, ColorChoice, FailOnArg};
+    let stdout_terminal = std::io::stdout().is_terminal();
+    let options = AuditOptions {
+        inputs: cmd.inputs,
+        cluster: cmd.cluster.then_some(ClusterOptions {
+            kubeconfig: cmd.kubeconfig,
+            context: cmd.context,
+            namespace: None,
+            page_size: cmd.page_size,
+        }),
+        namespace: cmd.namespace,
+        policy: cmd.policy,
+        settings: cmd.settings,
+        output: match cmd.output {
+            AuditOutput::Table => OutputFormat::Table,
+            AuditOutput::Json => OutputFormat::Json,
+            AuditOutput::Sarif => OutputFormat::Sarif,
+            AuditOutput::Junit => OutputFormat::Junit,
+            AuditOutput::PolicyReport => OutputFormat::PolicyReport,
+        },
+        fail_on: match cmd.fail_on {
+            FailOnArg::Enforce => FailOn::Enforce,
+            FailOnArg::Warn => FailOn::Warn,
+            FailOnArg::Never => FailOn::Never,
+        },
+        show_fix: cmd.show_fix,
+        fix: cmd.fix,
+        write_reports: cmd.write_reports,
+        field_manager: cmd.field_manager,
+        color: match cmd.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stdout_terminal && std::env::var_os("NO_COLOR").is_none(),
+        },
+        progress: !cmd.no_progress && std::io::stderr().is_terminal(),
+        jobs: cmd.jobs.unwrap_or(0),
+        host: cmd.host.to_config(),
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    match audit::run(&options, &mut out, &mut std::io::stderr()) {
+        Ok(status) => ExitCode::from(status.code()),
+        Err(err) => {
+            use std::io::Write as _;
+            let _ = out.flush();
+            eprintln!("podguard audit: {err:#}");
             ExitCode::from(2)
         }
     }
