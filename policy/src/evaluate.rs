@@ -212,7 +212,11 @@ pub fn evaluate(policy: &Policy, request: &AdmissionRequest) -> Outcome {
         None
     };
 
-    judge(policy, kind, object, scope, mutation_allowed, tolerated)
+    let mut outcome = judge(policy, kind, object, scope, mutation_allowed, tolerated);
+    if let (Some(mutated), Some(request_object)) = (&mut outcome.mutated_object, &request.object) {
+        request_object.restore_managed_fields(mutated);
+    }
+    outcome
 }
 
 /// Judges a workload object as a CREATE would: what audit asks of every existing object.
@@ -283,37 +287,39 @@ fn judge(
 
     // Mutate: apply every fix of a check in mutate mode, then judge the result again, so
     // the verdict is about the object that would be stored.
+    // Copies of the object and of the findings are made only when a mutate-mode check has
+    // something to fix: most requests need neither, and the copy is most of their cost.
     let mut mutated = None;
-    let mut final_pass = first_pass.clone();
-    if mutation_allowed {
-        let edits: Vec<_> = first_pass
-            .iter()
-            .filter(|f| policy.mode(f.check) == Mode::Mutate)
-            .flat_map(|f| &f.fix)
-            .collect();
+    let mut second_pass = None;
+    let edits: Vec<_> = first_pass
+        .iter()
+        .filter(|f| mutation_allowed && policy.mode(f.check) == Mode::Mutate)
+        .flat_map(|f| &f.fix)
+        .collect();
+    if !edits.is_empty() {
         let mut copy = object.clone();
         let mut changed = false;
         for edit in edits {
             changed |= edit.apply(&mut copy);
         }
         if changed {
-            let (second_pass, _) = checks::run(policy, &PodView::new(kind, &copy), scope);
-            final_pass =
-                apply_exemptions(policy, second_pass, &annotation_exemptions, &mut Vec::new());
-            let fixed: Vec<CheckId> = first_pass
+            let (pass, _) = checks::run(policy, &PodView::new(kind, &copy), scope);
+            let pass = apply_exemptions(policy, pass, &annotation_exemptions, &mut Vec::new());
+            let mut fixed_ids: Vec<&str> = first_pass
                 .iter()
-                .filter(|f| !final_pass.iter().any(|g| same_place(f, g)))
-                .map(|f| f.check)
+                .filter(|f| !pass.iter().any(|g| same_place(f, g)))
+                .map(|f| f.check.as_str())
                 .collect();
-            let mut fixed_ids: Vec<&str> = fixed.iter().map(|c| c.as_str()).collect();
             fixed_ids.sort_unstable();
             fixed_ids.dedup();
             outcome
                 .audit_annotations
                 .insert("mutated".to_owned(), fixed_ids.join(","));
             mutated = Some(copy);
+            second_pass = Some(pass);
         }
     }
+    let final_pass = second_pass.as_ref().unwrap_or(&first_pass);
     let remaining: Vec<&Finding> = final_pass.iter().filter(|f| !f.advisory).collect();
 
     for finding in &violations {

@@ -43,7 +43,7 @@ pub use evaluate::{
     Disposition, ExemptedBy, Exemption, Outcome, Violation, evaluate, evaluate_object,
 };
 pub use object::WorkloadKind;
-pub use request::{AdmissionRequest, ValidatePayload};
+pub use request::{AdmissionRequest, RequestObject, ValidatePayload};
 pub use response::{SettingsValidationResponse, ValidationResponse};
 pub use settings::{CheckId, Mode, Policy, Settings, SettingsError};
 

@@ -3138,3 +3138,35 @@ fn mutation_does_not_change_what_an_image_exempt_container_runs_with() {
         "the exempt container must run as it was written: {m:#}"
     );
 }
+
+#[test]
+fn a_mutated_object_keeps_its_managed_fields() {
+    // Evaluation leaves managedFields out of the parsed object (no check reads it, and it is
+    // often half of a request); a mutated object must carry it back, or the patch a host
+    // computes from it would delete the object's server-side-apply bookkeeping.
+    let managed_fields = json!([{
+        "manager": "kubectl-client-side-apply",
+        "operation": "Update",
+        "apiVersion": "apps/v1",
+        "fieldsType": "FieldsV1",
+        "fieldsV1": {"f:spec": {"f:template": {"f:spec": {"f:containers": {}}}}}
+    }]);
+    let mut d = deployment(&pod());
+    remove(&mut d, "/spec/template/spec/securityContext/runAsNonRoot");
+    set(&mut d, "/metadata/managedFields", managed_fields.clone());
+
+    let o = create(&mutate_all(), &d);
+    let m = o.mutated_object.as_ref().expect("a mutation");
+    assert_eq!(m["metadata"]["managedFields"], managed_fields);
+    let patch = json_patch::diff(&d, m);
+    assert!(
+        patch
+            .iter()
+            .all(|op| !op.path().to_string().contains("managedFields")),
+        "{patch:?}"
+    );
+    assert_eq!(
+        m["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"],
+        true
+    );
+}

@@ -465,12 +465,17 @@ impl Instance {
         config: &HostConfig,
     ) -> Result<Vec<u8>, CallError> {
         self.calls += 1;
+        // The buffers keep their capacity from call to call: a pooled instance sees
+        // requests of similar sizes, so after the first few calls nothing is allocated here.
         let exchange = &mut self.store.data_mut().exchange;
-        *exchange = Exchange {
-            operation: operation.as_bytes().to_vec(),
-            payload: payload.to_vec(),
-            ..Exchange::default()
-        };
+        exchange.operation.clear();
+        exchange.operation.extend_from_slice(operation.as_bytes());
+        exchange.payload.clear();
+        exchange.payload.extend_from_slice(payload);
+        exchange.response = None;
+        exchange.guest_error = None;
+        exchange.host_response.clear();
+        exchange.host_error = None;
         self.store
             .set_epoch_deadline(deadline_ticks(config.deadline));
         let op_len = i32::try_from(operation.len())
@@ -481,17 +486,27 @@ impl Instance {
             .guest_call
             .call(&mut self.store, (op_len, payload_len))
             .map_err(|e| classify(e, &self.store, config))?;
-        let exchange = std::mem::take(&mut self.store.data_mut().exchange);
+        let exchange = &mut self.store.data_mut().exchange;
+        // One huge request must not pin its buffer for the instance's whole life.
+        if exchange.payload.capacity() > RETAINED_PAYLOAD_BYTES {
+            exchange.payload = Vec::new();
+        }
         match status {
-            1 => exchange.response.ok_or_else(|| {
+            1 => exchange.response.take().ok_or_else(|| {
                 CallError::Protocol("__guest_call reported success without a response".to_owned())
             }),
-            _ => Err(CallError::Guest(exchange.guest_error.unwrap_or_else(
-                || format!("operation {operation:?} failed without a message"),
-            ))),
+            _ => Err(CallError::Guest(
+                exchange
+                    .guest_error
+                    .take()
+                    .unwrap_or_else(|| format!("operation {operation:?} failed without a message")),
+            )),
         }
     }
 }
+
+/// The largest payload buffer an instance keeps for its next call.
+const RETAINED_PAYLOAD_BYTES: usize = 1 << 20;
 
 struct GuestState {
     wasi: WasiP1Ctx,
@@ -576,15 +591,26 @@ fn write_bytes(
         .map_err(|_| wasmtime::Error::msg("the guest passed a buffer outside its memory"))
 }
 
+fn copy_into(guest: &mut [u8], ptr: i32, bytes: &[u8]) -> wasmtime::Result<()> {
+    let start = ptr as u32 as usize;
+    guest
+        .get_mut(start..)
+        .and_then(|rest| rest.get_mut(..bytes.len()))
+        .ok_or_else(|| wasmtime::Error::msg("the guest passed a buffer outside its memory"))?
+        .copy_from_slice(bytes);
+    Ok(())
+}
+
 fn add_wapc_imports(linker: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     linker.func_wrap(
         "wapc",
         "__guest_request",
         |mut caller: Caller<'_, GuestState>, op_ptr: i32, ptr: i32| {
-            let exchange = &caller.data().exchange;
-            let (operation, payload) = (exchange.operation.clone(), exchange.payload.clone());
-            write_bytes(&mut caller, op_ptr, &operation)?;
-            write_bytes(&mut caller, ptr, &payload)
+            // Straight from the host's buffers into the guest's memory, with no copy between.
+            let memory = guest_memory(&mut caller)?;
+            let (guest, state) = memory.data_and_store_mut(&mut caller);
+            copy_into(guest, op_ptr, &state.exchange.operation)?;
+            copy_into(guest, ptr, &state.exchange.payload)
         },
     )?;
     linker.func_wrap(
