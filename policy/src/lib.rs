@@ -22,6 +22,8 @@
 //!     r#"run-as-non-root: container "app" (spec.containers[0].securityContext.runAsNonRoot) must be true"#));
 //! ```
 
+#[cfg(feature = "browser")]
+pub mod browser;
 pub mod checks;
 pub mod evaluate;
 pub mod glob;

@@ -1,0 +1,69 @@
+// The page's text helpers (playground/web/text.js), under Node's test runner.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+
+import { decodeState, diffLines, encodeState, hunks, lineOfPath, setMode } from '../../web/text.js';
+
+const requirements = readFileSync(new URL('../../../policy/requirements.yaml', import.meta.url), 'utf8');
+
+function lineOf(text, needle) {
+  return text.split('\n').findIndex((l) => l.includes(needle)) + 1;
+}
+
+test('a settings field is found at its line', () => {
+  assert.equal(lineOfPath(requirements, 'checks.resource-limits.maximum'), lineOf(requirements, '    maximum: {}'));
+  // `limits.cpu` is one key with a dot in it.
+  assert.equal(lineOfPath(requirements, 'checks.resource-limits.defaults.limits.cpu'), lineOf(requirements, 'limits.cpu: 500m'));
+  assert.equal(lineOfPath(requirements, 'checks.drop-capabilities.allowedAdd[0]'), lineOf(requirements, 'allowedAdd:'));
+  // A missing leaf points at the deepest part that exists.
+  assert.equal(lineOfPath(requirements, 'checks.health-probes.nope'), lineOf(requirements, '  health-probes:'));
+  assert.equal(lineOfPath(requirements, 'nope'), null);
+  // Only direct children count: `mode` under another check is not this one's.
+  const text = 'checks:\n  a:\n    mode: warn\n  b:\n    x: 1\n';
+  assert.equal(lineOfPath(text, 'checks.b.mode'), 4);
+});
+
+test('a mode changes in place and keeps the comments', () => {
+  const next = setMode(requirements, 'run-as-non-root', 'mutate');
+  const before = requirements.split('\n');
+  const after = next.split('\n');
+  assert.equal(after.length, before.length);
+  const changed = after.flatMap((line, i) => (line === before[i] ? [] : [[before[i], line]]));
+  assert.deepEqual(changed, [['    mode: enforce', '    mode: mutate']]);
+  assert.match(setMode(requirements, 'read-only-root-filesystem', 'off'), /read-only-root-filesystem:\n {4}mode: "off"\n/);
+});
+
+test('a missing mode, check or checks key is added', () => {
+  assert.equal(setMode('', 'no-privileged', 'warn'), 'checks:\n  no-privileged:\n    mode: warn\n');
+  assert.equal(setMode('exemptions:\n  images: []', 'no-privileged', 'warn'),
+    'exemptions:\n  images: []\nchecks:\n  no-privileged:\n    mode: warn\n');
+  assert.equal(setMode('checks:\n    a:\n        mode: warn\n', 'b', 'mutate'),
+    'checks:\n    b:\n      mode: mutate\n    a:\n        mode: warn\n');
+  assert.equal(setMode('checks:\n  a:\n    x: 1\n', 'a', 'mutate'), 'checks:\n  a:\n    mode: mutate\n    x: 1\n');
+  assert.equal(setMode('checks:\n  a: {mode: warn, x: 1}\n', 'a', 'off'), 'checks:\n  a: {mode: "off", x: 1}\n');
+  assert.equal(setMode('checks:\n  a: {x: 1}\n', 'a', 'warn'), 'checks:\n  a: {mode: warn, x: 1}\n');
+  assert.equal(setMode('checks: {a: {mode: warn}}\n', 'a', 'off'), null);
+});
+
+test('the diff marks exactly the changed lines', () => {
+  const diff = diffLines('a\nb\nc\n', 'a\nx\nc\nd\n');
+  assert.deepEqual(diff.map((l) => l.op + l.text), [' a', '-b', '+x', ' c', '+d']);
+  const long = Array.from({ length: 20 }, (_, i) => `line ${i}`);
+  const edited = [...long];
+  edited[10] = 'changed';
+  const [only, ...rest] = hunks(diffLines(long.join('\n'), edited.join('\n')), 2);
+  assert.equal(rest.length, 0);
+  assert.equal(only.oldStart, 9);
+  assert.deepEqual(only.lines.map((l) => l.op), [' ', ' ', '-', '+', ' ', ' ']);
+});
+
+test('the state survives the URL fragment', async () => {
+  const state = { workloads: 'kind: Pod\n# ünïcode ✓\n', settings: requirements };
+  const fragment = await encodeState(state);
+  assert.match(fragment, /^z=[A-Za-z0-9_-]+$/);
+  assert.ok(fragment.length < requirements.length, 'the fragment is compressed');
+  assert.deepEqual(await decodeState(`#${fragment}`), { v: 1, ...state });
+  assert.equal(await decodeState('#something-else'), null);
+});

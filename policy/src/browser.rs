@@ -1,0 +1,356 @@
+//! The playground's front: the policy for `wasm32-unknown-unknown`, through wasm-bindgen.
+//!
+//! Nothing here judges a workload. [`validate`] and [`playground`] hand the work to the
+//! functions the waPC module and the server call ([`crate::validate_payload`] and
+//! [`crate::evaluate()`]); this module only reads YAML, builds the admission request a
+//! `kubectl apply` would send, and turns the answer into JSON for the page. Results cross
+//! into JavaScript as JSON text, so the same functions run natively in this crate's tests.
+//!
+//! ```
+//! let answer = podguard_policy::browser::playground(
+//!     "apiVersion: v1\nkind: Pod\nmetadata: {name: web}\nspec:\n  containers: [{name: app, image: nginx:1.27}]\n",
+//!     "",
+//! );
+//! let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+//! assert_eq!(answer["documents"][0]["outcome"]["accepted"], false);
+//! ```
+
+use serde::Serialize;
+use serde_json::{Value, json};
+use wasm_bindgen::prelude::wasm_bindgen;
+
+use crate::object::WorkloadKind;
+use crate::request::AdmissionRequest;
+use crate::settings::{CheckId, Policy, SettingsError};
+use crate::{Outcome, ValidationResponse};
+
+/// The waPC `validate` operation, for the conformance tests: the same payload in, the
+/// same [`ValidationResponse`] out, plus the RFC 6902 `patch` from `request.object` to the
+/// mutated object that a webhook would send.
+#[wasm_bindgen]
+pub fn validate(payload: &str) -> String {
+    let response = crate::validate_payload(payload.as_bytes());
+    let object = serde_json::from_str::<Value>(payload)
+        .ok()
+        .and_then(|mut p| p.get_mut("request")?.get_mut("object").map(Value::take));
+    let patch = match (&object, &response.mutated_object) {
+        (Some(object), Some(mutated)) => patch_between(object, mutated),
+        _ => None,
+    };
+    #[derive(Serialize)]
+    struct Answer {
+        #[serde(flatten)]
+        response: ValidationResponse,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        patch: Option<Value>,
+    }
+    serde_json::to_string(&Answer { response, patch }).expect("JSON values serialise")
+}
+
+/// Judges every document of `workloads` (YAML, one or more documents, `kind: List`
+/// expanded) as a CREATE in its namespace, under `settings` (YAML runtime settings layered
+/// over the embedded requirements, as Kubewarden's policy settings are).
+///
+/// Returns JSON: `settings` (`{ok, modes, problems}`), `yamlError` (`{message, line,
+/// column}` or null) and `documents`, each with its start `line`, `kind`, `name`,
+/// `namespace`, a `note` when podguard does not judge it, and otherwise the `outcome`,
+/// the `patch` and the object before and after mutation as YAML.
+#[wasm_bindgen]
+pub fn playground(workloads: &str, settings: &str) -> String {
+    let (policy, settings_report) = read_settings(settings);
+    let mut answer = json!({
+        "settings": settings_report,
+        "yamlError": null,
+        "documents": [],
+    });
+    match (read_documents(workloads), policy) {
+        (Err(error), _) => answer["yamlError"] = error,
+        (Ok(documents), Some(policy)) => {
+            answer["documents"] = documents
+                .into_iter()
+                .map(|(line, object)| judge_document(&policy, line, object))
+                .collect()
+        }
+        // Without usable settings there is no policy to judge by; the page says so rather
+        // than judge by other settings than the ones it shows.
+        (Ok(_), None) => {}
+    }
+    answer.to_string()
+}
+
+/// The policy's version, shown on the page so a result can be tied to a release.
+#[wasm_bindgen]
+pub fn version() -> String {
+    crate::VERSION.to_owned()
+}
+
+fn patch_between(before: &Value, after: &Value) -> Option<Value> {
+    let patch = json_patch::diff(before, after);
+    (!patch.0.is_empty()).then(|| serde_json::to_value(patch).expect("patches serialise"))
+}
+
+fn yaml_error(error: &serde_saphyr::Error) -> Value {
+    let location = error.location();
+    json!({
+        // The location is reported separately, so the page can put the message at its
+        // line; the snippet serde-saphyr renders would repeat the text around it.
+        "message": error.without_snippet().to_string(),
+        "line": location.as_ref().map(|l| l.line()),
+        "column": location.as_ref().map(|l| l.column()),
+    })
+}
+
+/// Reads the settings YAML; problems are reported with the dotted field path they concern
+/// and, where YAML parsing itself failed, the line.
+fn read_settings(text: &str) -> (Option<Policy>, Value) {
+    let overrides = if text.trim().is_empty() {
+        Ok(Value::Null)
+    } else {
+        serde_saphyr::from_str::<Value>(text)
+    };
+    let overrides = match overrides {
+        Ok(value) => value,
+        Err(error) => {
+            return (None, json!({"ok": false, "problems": [yaml_error(&error)]}));
+        }
+    };
+    match crate::policy_from_settings(&overrides) {
+        Ok(policy) => {
+            let modes: Vec<Value> = CheckId::ALL
+                .into_iter()
+                .map(|id| {
+                    json!({
+                        "check": id.as_str(),
+                        "mode": policy.mode(id),
+                        "canMutate": id.can_mutate(),
+                        "description": id.description(),
+                    })
+                })
+                .collect();
+            (
+                Some(policy),
+                json!({"ok": true, "modes": modes, "problems": []}),
+            )
+        }
+        Err(error) => {
+            let problems: Vec<Value> = match error {
+                SettingsError::Schema { field, message } => {
+                    vec![json!({"field": field, "message": message})]
+                }
+                SettingsError::Invalid(problems) => problems
+                    .into_iter()
+                    .map(|p| json!({"field": p.field, "message": p.message}))
+                    .collect(),
+                SettingsError::NotJson(message) => vec![json!({"message": message})],
+            };
+            (None, json!({"ok": false, "problems": problems}))
+        }
+    }
+}
+
+/// Every document with the line it starts on; `kind: List` (as `kubectl get -o yaml`
+/// prints it) contributes its items, each at the list's line.
+fn read_documents(text: &str) -> Result<Vec<(u64, Value)>, Value> {
+    let documents: Vec<serde_saphyr::Spanned<Value>> =
+        serde_saphyr::from_multiple(text).map_err(|e| yaml_error(&e))?;
+    let mut out = Vec::new();
+    for document in documents {
+        let line = document.referenced.line();
+        match document.value {
+            Value::Object(mut list)
+                if list.get("kind").and_then(Value::as_str) == Some("List")
+                    && list.get("items").is_some_and(Value::is_array) =>
+            {
+                if let Some(Value::Array(items)) = list.remove("items") {
+                    out.extend(items.into_iter().map(|item| (line, item)));
+                }
+            }
+            value => out.push((line, value)),
+        }
+    }
+    Ok(out)
+}
+
+fn judge_document(policy: &Policy, line: u64, object: Value) -> Value {
+    let text = |v: &Value, key: &str| v.get(key).and_then(Value::as_str).map(str::to_owned);
+    let metadata = object.get("metadata").cloned().unwrap_or(Value::Null);
+    let api_version = text(&object, "apiVersion").unwrap_or_default();
+    let kind = text(&object, "kind");
+    let name = text(&metadata, "name").or_else(|| text(&metadata, "generateName"));
+    let mut document = json!({
+        "line": line,
+        "kind": kind,
+        "apiVersion": api_version,
+        "name": name,
+    });
+    let Some(kind_name) = kind.filter(|_| object.is_object()) else {
+        document["note"] = json!("not a Kubernetes object: it needs `apiVersion` and `kind`");
+        return document;
+    };
+    let Some(workload) = WorkloadKind::from_type_meta(&api_version, &kind_name) else {
+        document["note"] = json!(format!(
+            "podguard does not judge {kind_name} ({}): the API server would admit it untouched",
+            if api_version.is_empty() {
+                "no apiVersion"
+            } else {
+                &api_version
+            }
+        ));
+        return document;
+    };
+    // kubectl sends namespaced objects without a namespace to its context's namespace;
+    // the playground has no context, so it takes `default`, as a fresh kubeconfig does.
+    let namespace = text(&metadata, "namespace").unwrap_or_else(|| "default".to_owned());
+    document["namespace"] = json!(namespace);
+    let (group, version) = api_version
+        .rsplit_once('/')
+        .unwrap_or(("", api_version.as_str()));
+    let request = json!({
+        "uid": "playground",
+        "kind": {"group": group, "version": version, "kind": workload.as_str()},
+        "name": name,
+        "namespace": namespace,
+        "operation": "CREATE",
+        "object": object,
+    });
+    let request: AdmissionRequest =
+        serde_json::from_value(request).expect("the request is built from valid parts");
+    let outcome: Outcome = crate::evaluate(policy, &request);
+    // The request's object leaves managedFields out; the patch and the "before" YAML are
+    // about the object as the user wrote it.
+    let object = &request.object.as_ref().expect("set above").to_full();
+    let yaml = |v: &Value| serde_saphyr::to_string(v).unwrap_or_else(|e| format!("# {e}"));
+    document["patch"] = json!(
+        outcome
+            .mutated_object
+            .as_ref()
+            .and_then(|m| patch_between(object, m))
+    );
+    document["before"] = json!(yaml(object));
+    document["after"] = json!(outcome.mutated_object.as_ref().map(yaml));
+    // The page receives the mutated object as YAML and as a patch; once is enough.
+    let mut outcome = serde_json::to_value(&outcome).expect("outcomes serialise");
+    if let Some(fields) = outcome.as_object_mut() {
+        fields.remove("mutatedObject");
+    }
+    document["outcome"] = outcome;
+    document
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::Mode;
+
+    fn run(workloads: &str, settings: &str) -> Value {
+        serde_json::from_str(&playground(workloads, settings)).unwrap()
+    }
+
+    const POD: &str = "apiVersion: v1
+kind: Pod
+metadata:
+  name: web
+spec:
+  containers:
+    - name: app
+      image: nginx:1.27
+";
+
+    #[test]
+    fn every_document_is_judged_at_its_line() {
+        let text =
+            format!("{POD}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c}}\n---\n{POD}");
+        let answer = run(&text, "");
+        let documents = answer["documents"].as_array().unwrap();
+        assert_eq!(documents.len(), 3, "{answer}");
+        assert_eq!(documents[0]["outcome"]["accepted"], false);
+        assert_eq!(documents[0]["namespace"], "default");
+        assert!(documents[1]["note"].as_str().unwrap().contains("ConfigMap"));
+        assert_eq!(documents[2]["line"], 14);
+    }
+
+    #[test]
+    fn a_yaml_error_names_its_line() {
+        let answer = run(&format!("{POD}---\nkind: Pod\n  bad: [\n"), "");
+        assert_eq!(answer["yamlError"]["line"], 11, "{answer}");
+        // Both documents are read, so both editors can show their problem at once.
+        let answer = run(
+            "kind: Pod\n  bad: [\n",
+            "checks:\n  run-as-non-root: {mode: maybe}\n",
+        );
+        assert_eq!(answer["yamlError"]["line"], 2, "{answer}");
+        assert_eq!(answer["settings"]["ok"], false);
+        assert_eq!(
+            answer["settings"]["problems"][0]["field"],
+            "checks.run-as-non-root.mode"
+        );
+    }
+
+    #[test]
+    fn settings_are_layered_over_the_embedded_requirements() {
+        // Only run-as-non-root and the warn-mode checks fail for this Pod.
+        let pod = POD.replace(
+            "      image: nginx:1.27\n",
+            "      image: nginx:1.27\n      resources: {limits: {cpu: 1, memory: 1Gi}}\n      \
+             securityContext: {allowPrivilegeEscalation: false, capabilities: {drop: [ALL]}}\n",
+        );
+        let settings = "checks:\n  run-as-non-root:\n    mode: mutate\n  prometheus-annotations: {mode: 'off'}\n";
+        let answer = run(&pod, settings);
+        let modes = &answer["settings"]["modes"];
+        assert_eq!(modes[0]["mode"], "mutate", "{answer}");
+        assert_eq!(modes[1]["mode"], "enforce", "{answer}");
+        assert_eq!(modes[3]["mode"], "off", "{answer}");
+        let document = &answer["documents"][0];
+        assert!(
+            document["patch"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|op| op["path"] == "/spec/securityContext"),
+            "{document}"
+        );
+        assert!(document["after"].as_str().unwrap().contains("runAsNonRoot"));
+        assert!(document["outcome"].get("mutatedObject").is_none());
+    }
+
+    #[test]
+    fn validate_returns_the_wapc_answer_and_its_patch() {
+        let payload = json!({
+            "request": {
+                "uid": "1",
+                "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                "operation": "CREATE",
+                "namespace": "shop",
+                "object": serde_saphyr::from_str::<Value>(POD).unwrap(),
+            },
+            "settings": {"checks": {
+                "run-as-non-root": {"mode": "mutate"},
+                "drop-capabilities": {"mode": "mutate"},
+                "resource-limits": {"mode": "mutate"},
+                "prometheus-annotations": {"mode": "off"},
+                "no-privilege-escalation": {"mode": "mutate"},
+            }},
+        })
+        .to_string();
+        let answer: Value = serde_json::from_str(&validate(&payload)).unwrap();
+        let native = serde_json::to_value(crate::validate_payload(payload.as_bytes())).unwrap();
+        for (key, value) in native.as_object().unwrap() {
+            assert_eq!(&answer[key], value, "{key}");
+        }
+        assert_eq!(answer["accepted"], true, "{answer}");
+        assert!(
+            answer["patch"].as_array().is_some_and(|p| !p.is_empty()),
+            "{answer}"
+        );
+    }
+
+    #[test]
+    fn mode_is_reported_for_every_check() {
+        let answer = run(POD, "");
+        assert_eq!(
+            answer["settings"]["modes"].as_array().unwrap().len(),
+            CheckId::ALL.len()
+        );
+        assert_eq!(answer["settings"]["modes"][10]["mode"], json!(Mode::Off));
+    }
+}
