@@ -896,6 +896,48 @@ pub fn channel_body(length: Option<u64>) -> (BodySender, Body) {
     (sender, body.boxed())
 }
 
+/// POSTs `head`, then `filler_len` bytes of `filler`, then `tail`, written in 64 KiB
+/// chunks by another task without ever holding the whole body, with a Content-Length when
+/// `declare_length` (chunked or open-ended otherwise). Returns the response as soon as it
+/// comes: a server may answer before it has read the body, and need not read all of it.
+pub async fn post_generated(
+    client: &Client,
+    path: &str,
+    head: Bytes,
+    filler: u8,
+    filler_len: usize,
+    tail: Bytes,
+    declare_length: bool,
+) -> anyhow::Result<Reply> {
+    const CHUNK: usize = 64 * 1024;
+    let total = (head.len() + filler_len + tail.len()) as u64;
+    let mut connection = client.connect().await?;
+    let (sender, body) = channel_body(declare_length.then_some(total));
+    let request = connection.build(Method::POST, path, body);
+    let reply = tokio::spawn(async move { connection.send(request).await });
+    let feeder = tokio::spawn(async move {
+        let block = Bytes::from(vec![filler; CHUNK]);
+        let mut chunks = vec![head];
+        chunks.extend((0..filler_len.div_ceil(CHUNK)).map(|i| {
+            let size = (filler_len - i * CHUNK).min(CHUNK);
+            block.slice(..size)
+        }));
+        chunks.push(tail);
+        for chunk in chunks {
+            // The server stopping to read is expected; the reply says what it did.
+            if sender.send(chunk).await.is_err() {
+                break;
+            }
+        }
+        // Keep the body open until the reply is in, so an early answer is not raced by
+        // the end of the body.
+        std::future::pending::<()>().await;
+    });
+    let reply = reply.await.context("the request task")?;
+    feeder.abort();
+    reply
+}
+
 // ---------------------------------------------------------------------------------------
 // The server process
 // ---------------------------------------------------------------------------------------
@@ -1010,6 +1052,23 @@ impl Server {
     /// answers 200 over HTTP/1.1. Fails with the server's log when it exits or never gets
     /// ready.
     pub async fn start(config: ServeConfig) -> anyhow::Result<Server> {
+        Server::start_with_env(config, &[]).await
+    }
+
+    /// [`Server::start`] with these environment variables set for the server (after the
+    /// test's own `PODGUARD_*` ones are removed), e.g. `PODGUARD_LOG=info`.
+    pub async fn start_with_env(
+        config: ServeConfig,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Server> {
+        let mut server = Server::spawn(config, env)?;
+        server.wait_ready().await?;
+        Ok(server)
+    }
+
+    /// Starts `podguard serve` without waiting for it to be ready: for a server that is
+    /// expected to refuse to start (see [`Server::wait_exit`] and [`Server::log`]).
+    pub fn spawn(config: ServeConfig, env: &[(&str, &str)]) -> anyhow::Result<Server> {
         let binary = podguard_binary();
         let log_dir = tempfile::tempdir()?;
         let log = log_dir.path().join("podguard.log");
@@ -1051,6 +1110,7 @@ impl Server {
                 command.env_remove(&key);
             }
         }
+        command.envs(env.iter().copied());
         let log_file = File::create(&log)?;
         command
             .stdin(Stdio::null())
@@ -1059,16 +1119,14 @@ impl Server {
         let child = command
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
-        let mut server = Server {
+        Ok(Server {
             child,
             addr,
             transport: config.transport,
             log,
             _log_dir: log_dir,
             exited: None,
-        };
-        server.wait_ready().await?;
-        Ok(server)
+        })
     }
 
     async fn wait_ready(&mut self) -> anyhow::Result<()> {
@@ -1109,9 +1167,76 @@ impl Server {
         }
     }
 
+    /// A TLS connection to the server with ALPN `version` and nothing sent over it yet, for
+    /// tests that write the HTTP bytes themselves (slowly, or malformed).
+    pub async fn raw_tls(
+        &self,
+        version: HttpVersion,
+    ) -> anyhow::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+        let Transport::Tls { access, .. } = &self.transport else {
+            bail!("the server does not serve TLS");
+        };
+        let config = access.client_config(version)?;
+        let name = ServerName::try_from(access.server_name.clone())?;
+        let tcp = TcpStream::connect(self.addr).await?;
+        tcp.set_nodelay(true)?;
+        tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            TlsConnector::from(config).connect(name, tcp),
+        )
+        .await
+        .map_err(|_| anyhow!("the TLS handshake timed out"))?
+        .context("TLS handshake")
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The resident set size of the server process, from `/proc/PID/status`, in KiB.
+    pub fn rss_kib(&self) -> anyhow::Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .context("reading /proc/PID/status of podguard serve")?;
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .context("no VmRSS line in /proc/PID/status")
+    }
+
+    /// Checks that the server still answers as it should after whatever a test did to
+    /// it: `/readyz` is 200, and a compliant Pod sent to `path` on a fresh connection is
+    /// allowed, over HTTP/1.1 and HTTP/2.
+    pub async fn assert_still_serving(&self, path: &str, after: &str) {
+        let review = fixture("pod-compliant").review;
+        for version in HttpVersion::ALL {
+            let client = self
+                .client(version)
+                .unwrap_or_else(|e| panic!("after {after}: {e:#}"));
+            let ready = client
+                .get("/readyz")
+                .await
+                .unwrap_or_else(|e| panic!("after {after}: GET /readyz over {version:?}: {e:#}"));
+            assert_eq!(
+                ready.status,
+                StatusCode::OK,
+                "after {after}: /readyz over {version:?}: {}",
+                ready.text()
+            );
+            let uid = format!("still-serving-{version:?}");
+            let reply = client
+                .post(path, review_with_uid(&review, &uid))
+                .await
+                .unwrap_or_else(|e| panic!("after {after}: POST {path} over {version:?}: {e:#}"));
+            let response = admission_response(&reply, &uid)
+                .unwrap_or_else(|e| panic!("after {after}: POST {path} over {version:?}: {e:#}"));
+            assert_eq!(
+                response["allowed"], true,
+                "after {after}: a compliant Pod over {version:?}: {response}"
+            );
+        }
     }
 
     /// Sends SIGTERM (with the `kill` command).

@@ -182,14 +182,24 @@ impl Hash for Quantity {
     }
 }
 
+/// The longest piece of a refused quantity that messages repeat.
+const ECHOED_CHARS: usize = 40;
+
+/// The refused text as messages show it: whole when it is short, else its start and its
+/// length, so a hostile 100,000-digit value does not become a 100 kB rejection.
+fn echoed(text: &str) -> String {
+    match text.char_indices().nth(ECHOED_CHARS) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}... ({} characters)", &text[..cut], text.chars().count()),
+    }
+}
+
 fn parse_nanos(text: &str) -> Result<i128, QuantityError> {
     let invalid = |reason: &str| QuantityError::Invalid {
-        text: text.to_owned(),
+        text: echoed(text),
         reason: reason.to_owned(),
     };
-    let out_of_range = || QuantityError::OutOfRange {
-        text: text.to_owned(),
-    };
+    let out_of_range = || QuantityError::OutOfRange { text: echoed(text) };
     if text.is_empty() {
         return Err(QuantityError::Empty);
     }
@@ -592,5 +602,19 @@ mod tests {
         assert!(!ratio_exceeds(&huge, &huge, &huge));
         assert!(ratio_exceeds(&huge, &q("1n"), &huge));
         assert!(!ratio_exceeds(&q("1n"), &huge, &q("1n")));
+    }
+
+    #[test]
+    fn a_huge_refused_quantity_is_not_repeated_whole() {
+        // Found by the hostile-request tests: a 100,000-digit memory limit came back as a
+        // 100 kB rejection message.
+        let huge = format!("1{}x", "0".repeat(100_000));
+        let message = Quantity::parse(&huge).unwrap_err().to_string();
+        assert!(message.len() < 300, "{message}");
+        assert!(message.contains("(100002 characters)"), "{message}");
+        let message = Quantity::parse(&"9".repeat(100_000))
+            .unwrap_err()
+            .to_string();
+        assert!(message.len() < 300, "{message}");
     }
 }

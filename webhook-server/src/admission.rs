@@ -128,15 +128,15 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
     match envelope.api_version.as_deref() {
         Some(ADMISSION_API_VERSION) => {}
         other => {
-            return Err(ReviewError::WrongVersion(
-                other.unwrap_or("(missing)").to_owned(),
-            ));
+            return Err(ReviewError::WrongVersion(echo_prefix(
+                other.unwrap_or("(missing)"),
+            )));
         }
     }
     if envelope.kind.as_deref() != Some("AdmissionReview") {
-        return Err(ReviewError::WrongKind(
-            envelope.kind.unwrap_or_else(|| "(missing)".to_owned()),
-        ));
+        return Err(ReviewError::WrongKind(echo_prefix(
+            envelope.kind.as_deref().unwrap_or("(missing)"),
+        )));
     }
     let request = envelope
         .request
@@ -148,8 +148,10 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
             "it is not an object".to_owned(),
         ));
     }
+    // An object that still fails here repeats a field (`"uid"` twice, say): say so, since
+    // which of the two values counts is exactly what the sender must fix.
     let head: RequestHead = serde_json::from_str(request.get())
-        .map_err(|_| ReviewError::InvalidRequest("it is not an object".to_owned()))?;
+        .map_err(|e| ReviewError::InvalidRequest(e.to_string()))?;
     let uid = match head.uid {
         Some(Value::String(uid)) if !uid.is_empty() => uid,
         _ => {
@@ -188,6 +190,17 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
         request,
         summary,
     })
+}
+
+/// At most the first 64 characters of a value an error message repeats: the message goes
+/// into the response and the log, and a sender controls the value's length (up to the
+/// whole body).
+fn echo_prefix(value: &str) -> String {
+    const MAX: usize = 64;
+    match value.char_indices().nth(MAX) {
+        None => value.to_owned(),
+        Some((end, _)) => format!("{}… ({} bytes)", &value[..end], value.len()),
+    }
 }
 
 /// The waPC `validate` payload, built around the request's own bytes.
@@ -376,6 +389,23 @@ mod tests {
                 ReviewError::InvalidRequest("request.uid is missing or not a non-empty string".to_owned()),
             ),
         ];
+        let long_kind = format!(
+            r#"{{"apiVersion":"admission.k8s.io/v1","kind":"{}","request":{{}}}}"#,
+            "k".repeat(100_000)
+        );
+        match parse_review(long_kind.as_bytes()).unwrap_err() {
+            ReviewError::WrongKind(kind) => {
+                assert_eq!(kind, format!("{}… (100000 bytes)", "k".repeat(64)));
+            }
+            other => panic!("expected WrongKind, got {other:?}"),
+        }
+        let duplicate_uid = br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"a","uid":"b","operation":"CREATE","kind":{"kind":"Pod"}}}"#;
+        match parse_review(duplicate_uid).unwrap_err() {
+            ReviewError::InvalidRequest(message) => {
+                assert!(message.contains("duplicate field `uid`"), "{message}");
+            }
+            other => panic!("expected InvalidRequest, got {other:?}"),
+        }
         for (body, expected) in cases {
             let err = parse_review(body).unwrap_err();
             match (&err, &expected) {

@@ -232,10 +232,11 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> any
                 let watcher = graceful.watcher();
                 tokio::spawn(async move {
                     let header_timeout = app.config.header_timeout;
+                    let first_request_by = tokio::time::Instant::now() + header_timeout;
                     match acceptor {
-                        None => serve_connection(TokioIo::new(stream), app, watcher).await,
+                        None => serve_connection(TokioIo::new(stream), app, watcher, first_request_by).await,
                         Some(acceptor) => match tokio::time::timeout(header_timeout, acceptor.accept(stream)).await {
-                            Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), app, watcher).await,
+                            Ok(Ok(tls)) => serve_connection(TokioIo::new(tls), app, watcher, first_request_by).await,
                             Ok(Err(err)) => tracing::debug!(%peer, error = %err, "TLS handshake failed"),
                             Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                         },
@@ -259,10 +260,16 @@ pub async fn run(config: ServeConfig, shutdown: impl Future<Output = ()>) -> any
     Ok(())
 }
 
+/// Serves one connection. Its first request must arrive (headers complete) by
+/// `first_request_by`: hyper's `header_read_timeout` only covers HTTP/1.1 once the protocol
+/// is known, and nothing bounds the HTTP/2 preface or the wait for the first bytes, so a
+/// client that connects and then sends nothing, or one byte at a time, would otherwise hold
+/// its connection (and a file descriptor) for as long as it likes.
 async fn serve_connection<I>(
     io: TokioIo<I>,
     app: Arc<App>,
     watcher: hyper_util::server::graceful::Watcher,
+    first_request_by: tokio::time::Instant,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -276,10 +283,25 @@ async fn serve_connection<I>(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Duration::from_secs(30));
-    let service =
-        hyper::service::service_fn(move |request| http::handle(Arc::clone(&app), request));
+    let first_request = Arc::new(tokio::sync::Notify::new());
+    let service = {
+        let first_request = Arc::clone(&first_request);
+        hyper::service::service_fn(move |request| {
+            first_request.notify_one();
+            http::handle(Arc::clone(&app), request)
+        })
+    };
     let connection = builder.serve_connection(io, service).into_owned();
-    if let Err(err) = watcher.watch(connection).await {
+    let mut connection = std::pin::pin!(watcher.watch(connection));
+    let result = tokio::select! {
+        result = &mut connection => result,
+        () = first_request.notified() => connection.await,
+        () = tokio::time::sleep_until(first_request_by) => {
+            tracing::debug!("no complete request within the header timeout; closing the connection");
+            return;
+        }
+    };
+    if let Err(err) = result {
         tracing::debug!(error = %err, "connection ended with an error");
     }
 }
