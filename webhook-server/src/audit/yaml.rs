@@ -645,6 +645,11 @@ pub fn transcode_with_lines(
                                 return Ok(None);
                             }
                         }
+                        if let Some(index) = lines.as_deref_mut() {
+                            // A mapping value is already indexed at its key's line; a
+                            // sequence item or a root scalar is indexed here.
+                            index.lines.entry(path.clone()).or_insert(line);
+                        }
                         if value_of_kind {
                             found.list_kind = value.ends_with("List");
                         }
@@ -782,7 +787,7 @@ fn is_special(text: &str) -> bool {
 
 /// Lines on which the fields of a document are written, keyed by JSON pointer
 /// (`/spec/template/spec/containers/0/securityContext`).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq, Eq)]
 pub struct LineIndex {
     lines: HashMap<String, usize>,
 }
@@ -970,6 +975,26 @@ mod tests {
             segments[1].helm_source.as_deref(),
             Some("chart/templates/a.yaml")
         );
+    }
+
+    #[test]
+    fn transcoding_indexes_the_lines_the_slow_index_finds() {
+        // Found by fuzzing (audit_yaml): a document that is a bare scalar, as an empty Helm
+        // template can leave, was indexed by LineIndex::build but not by transcode.
+        for (text, first_line) in [
+            (
+                "# Source: shop/templates/empty.yaml\n+ (rendered nothing)\n",
+                17,
+            ),
+            ("args:\n  - wget\n  - shop:80\nkind: Pod\n", 1),
+        ] {
+            let mut json = Vec::new();
+            let mut lines = LineIndex::default();
+            transcode_with_lines(text, first_line, &mut json, Some(&mut lines))
+                .expect("plain YAML")
+                .expect("a document");
+            assert_eq!(lines, LineIndex::build(text, first_line), "{text}");
+        }
     }
 
     #[test]
