@@ -5,7 +5,7 @@
 
 mod support;
 
-use podguard_conformance::{Expected, blessing, check, fixtures};
+use podguard_conformance::{Expected, assert_all_conform, blessing, check, fixtures};
 use podguard_policy::ValidationResponse;
 use serde_json::Value;
 
@@ -59,12 +59,7 @@ fn browser_build_answers_every_fixture_as_expected() {
             failures.push(difference);
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} case(s) differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_all_conform(failures);
 }
 
 #[test]

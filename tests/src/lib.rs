@@ -163,6 +163,17 @@ pub fn check(fixture: &Fixture, actual: &Expected) -> Result<(), String> {
     }
 }
 
+/// Fails the test with every fixture's difference, one per line, when there is any: a
+/// conformance run reports all the cases that differ, not only the first.
+pub fn assert_all_conform(failures: Vec<String>) {
+    assert!(
+        failures.is_empty(),
+        "{} case(s) differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 /// The release `wasm32-wasip1` policy module, built once per test run so the tests always
 /// judge the module built from this source (cargo makes this a no-op when up to date).
 pub fn policy_module() -> &'static Path {

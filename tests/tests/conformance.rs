@@ -2,7 +2,7 @@
 //! AdmissionReview layer: identical verdicts, messages, warnings and patches.
 
 use base64::Engine as _;
-use podguard_conformance::{Expected, Fixture, check, fixtures, policy_module};
+use podguard_conformance::{Expected, Fixture, assert_all_conform, check, fixtures, policy_module};
 use podguard_policy::ValidationResponse;
 use podguard_server::admission::{self, Endpoint, FailureMode};
 use podguard_server::host::{HostConfig, PolicyModule, Runtime};
@@ -16,22 +16,13 @@ fn native(fixture: &Fixture) -> ValidationResponse {
     podguard_policy::validate_payload(&fixture.validate_payload())
 }
 
-fn report(failures: Vec<String>) {
-    assert!(
-        failures.is_empty(),
-        "{} case(s) differ:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
-}
-
 #[test]
 fn native_policy_answers_every_fixture_as_expected() {
     let failures = fixtures()
         .iter()
         .filter_map(|f| check(f, &Expected::from_response(f, &native(f))).err())
         .collect();
-    report(failures);
+    assert_all_conform(failures);
 }
 
 #[test]
@@ -55,7 +46,7 @@ fn wasm_module_answers_exactly_as_the_native_policy() {
             ));
         }
     }
-    report(failures);
+    assert_all_conform(failures);
 }
 
 #[test]
@@ -136,7 +127,7 @@ fn admission_responses_carry_the_expected_verdicts_and_patches() {
             ));
         }
     }
-    report(failures);
+    assert_all_conform(failures);
 }
 
 #[test]
