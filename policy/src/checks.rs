@@ -3,6 +3,8 @@
 //! Checks only read; what mutate mode would change is carried as an [`Edit`] on the
 //! finding and applied by the evaluator, which then runs the checks again on the result.
 
+use std::collections::HashSet;
+
 use serde_json::{Value, json};
 
 use crate::object::{Container, ContainerKind, Edit, FieldPath, Flag, PodView};
@@ -56,7 +58,7 @@ pub enum Scope<'s> {
     },
     /// Only these ephemeral containers (a `pods/ephemeralcontainers` request): pod-level
     /// checks are skipped and fixes go on the containers themselves.
-    AddedEphemeral(&'s [String]),
+    AddedEphemeral(&'s HashSet<String>),
 }
 
 impl Scope<'_> {
@@ -318,9 +320,10 @@ impl Run<'_, '_> {
             .and_then(|caps| caps.get("drop"))
             .and_then(Value::as_array);
         let mut drops_all = false;
+        let mut near_miss = None;
         for (i, entry) in drop.into_iter().flatten().enumerate() {
             let Some(name) = entry.as_str() else { continue };
-            if canonical_capability(name) == "ALL" {
+            if runtime_reads_as_all(name) {
                 drops_all = true;
                 if name != "ALL" {
                     // Runtimes treat `all` as ALL but Pod Security Admission compares
@@ -338,14 +341,24 @@ impl Run<'_, '_> {
                         advisory: true,
                     });
                 }
+            } else if near_miss.is_none() && canonical_capability(name) == "ALL" {
+                near_miss = Some((i, name));
             }
         }
         if !drops_all {
+            // An entry that only looks like ALL (`"ALL "`, `CAP_ALL`) drops nothing at all,
+            // so the container keeps every default capability: say which entry misleads.
+            let message = match near_miss {
+                Some((i, name)) => format!(
+                    "must include ALL: drop[{i}] {name:?} is not ALL to container runtimes, which compare the whole entry with ALL, ignoring only case; write ALL"
+                ),
+                None => "must include ALL".to_owned(),
+            };
             self.container_finding(
                 CheckId::DropCapabilities,
                 c,
                 caps_path.key("drop"),
-                "must include ALL".to_owned(),
+                message,
                 vec![Edit::Append {
                     path: caps_path.key("drop"),
                     value: json!("ALL"),
@@ -908,4 +921,13 @@ fn image_tag(image: &str) -> ImageTag {
         Some((_, tag)) if !tag.is_empty() => ImageTag::Tag,
         _ => ImageTag::Missing,
     }
+}
+
+/// Whether a `capabilities.drop` entry drops every capability once it reaches the
+/// container runtime. containerd and CRI-O compare the entry with `ALL` after upper-casing
+/// it and do nothing else: no trimming, no `CAP_` prefix, so `"ALL "` or `CAP_ALL` drops
+/// nothing. Go's `strings.ToUpper` maps no character outside ASCII to `A` or `L`, so an
+/// ASCII case-insensitive comparison is exactly theirs.
+pub fn runtime_reads_as_all(entry: &str) -> bool {
+    entry.eq_ignore_ascii_case("ALL")
 }

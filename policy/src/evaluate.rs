@@ -1,6 +1,6 @@
 //! From a request to a verdict: scope, exemptions, modes, mutation and the messages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -74,7 +74,7 @@ pub enum Disposition {
 }
 
 /// An exemption that was used.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Exemption {
     /// The exempted check; `None` when the whole request was skipped.
@@ -86,7 +86,7 @@ pub struct Exemption {
 }
 
 /// What granted an exemption.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", tag = "kind")]
 pub enum ExemptedBy {
     /// The namespace is listed in `exemptions.namespaces`.
@@ -185,7 +185,7 @@ pub fn evaluate(policy: &Policy, request: &AdmissionRequest) -> Outcome {
     let added_ephemeral = if ephemeral {
         added_ephemeral_containers(object, old_pod)
     } else {
-        Vec::new()
+        HashSet::new()
     };
     let scope = if ephemeral {
         Scope::AddedEphemeral(&added_ephemeral)
@@ -201,18 +201,28 @@ pub fn evaluate(policy: &Policy, request: &AdmissionRequest) -> Outcome {
         Scope::AddedEphemeral(_) => true,
     };
 
-    let tolerated = if is_being_deleted(object) {
+    // Only the stored object's deletion timestamp counts: on CREATE, and in `object`, the
+    // field is whatever the sender wrote, and kube-apiserver clears it only after mutating
+    // admission, so trusting it there would let any Pod skip every check.
+    let tolerated = if request.operation != Operation::Update {
+        None
+    } else if old_pod.is_some_and(is_being_deleted) {
         Some("the object is being deleted")
-    } else if request.operation == Operation::Update
-        && !ephemeral
-        && pod_unchanged(kind, object, old_pod)
-    {
+    } else if !ephemeral && pod_unchanged(kind, object, old_pod) {
         Some("this UPDATE leaves the pod spec unchanged")
     } else {
         None
     };
 
-    let mut outcome = judge(policy, kind, object, scope, mutation_allowed, tolerated);
+    let mut outcome = judge(
+        policy,
+        kind,
+        object,
+        request.namespace.as_deref(),
+        scope,
+        mutation_allowed,
+        tolerated,
+    );
     if let (Some(mutated), Some(request_object)) = (&mut outcome.mutated_object, &request.object) {
         request_object.restore_managed_fields(mutated);
     }
@@ -221,10 +231,15 @@ pub fn evaluate(policy: &Policy, request: &AdmissionRequest) -> Outcome {
 
 /// Judges a workload object as a CREATE would: what audit asks of every existing object.
 pub fn evaluate_object(policy: &Policy, kind: WorkloadKind, object: &Value) -> Outcome {
+    let namespace = object
+        .get("metadata")
+        .and_then(|m| m.get("namespace"))
+        .and_then(Value::as_str);
     judge(
         policy,
         kind,
         object,
+        namespace,
         Scope::Whole { pod_edits: true },
         true,
         None,
@@ -235,6 +250,7 @@ fn judge(
     policy: &Policy,
     kind: WorkloadKind,
     object: &Value,
+    namespace: Option<&str>,
     scope: Scope,
     mutation_allowed: bool,
     tolerated: Option<&str>,
@@ -245,7 +261,8 @@ fn judge(
     } else {
         "pod template"
     };
-    let (annotation_exemptions, mut warnings) = annotation_exemptions(kind, object, &pod);
+    let (annotation_exemptions, mut warnings) =
+        annotation_exemptions(policy, namespace, kind, object, &pod);
     let mut exemptions = Vec::new();
 
     let (first_pass, notes) = checks::run(policy, &pod, scope);
@@ -275,8 +292,9 @@ fn judge(
                 violations.len()
             ));
         }
+        let lines = violations.iter().map(|finding| finding.render(subject));
+        extend_capped(&mut warnings, lines, "existing violations");
         for finding in &violations {
-            warnings.push(finding.render(subject));
             outcome
                 .violations
                 .push(violation(policy, finding, subject, Disposition::Tolerated));
@@ -305,9 +323,10 @@ fn judge(
         if changed {
             let (pass, _) = checks::run(policy, &PodView::new(kind, &copy), scope);
             let pass = apply_exemptions(policy, pass, &annotation_exemptions, &mut Vec::new());
+            let still_found = places(&pass);
             let mut fixed_ids: Vec<&str> = first_pass
                 .iter()
-                .filter(|f| !pass.iter().any(|g| same_place(f, g)))
+                .filter(|f| !still_found.contains(&place(f)))
                 .map(|f| f.check.as_str())
                 .collect();
             fixed_ids.sort_unstable();
@@ -321,9 +340,13 @@ fn judge(
     }
     let final_pass = second_pass.as_ref().unwrap_or(&first_pass);
     let remaining: Vec<&Finding> = final_pass.iter().filter(|f| !f.advisory).collect();
+    // Findings are matched by place through a set: a pod with thousands of containers
+    // yields tens of thousands of findings, and matching them pairwise made the cost of a
+    // request grow with their square.
+    let remaining_places = places(remaining.iter().copied());
 
     for finding in &violations {
-        let still_there = remaining.iter().any(|g| same_place(finding, g));
+        let still_there = remaining_places.contains(&place(finding));
         let disposition = match (still_there, policy.mode(finding.check)) {
             (false, _) => Disposition::Fixed,
             (true, Mode::Warn) => Disposition::Warned,
@@ -334,32 +357,39 @@ fn judge(
             .push(violation(policy, finding, subject, disposition));
     }
 
-    let rejections: Vec<String> = remaining
+    let rejected: Vec<&&Finding> = remaining
         .iter()
         .filter(|f| matches!(policy.mode(f.check), Mode::Enforce | Mode::Mutate))
-        .map(|f| f.render(subject))
         .collect();
-    warnings.extend(
+    extend_capped(
+        &mut warnings,
         remaining
             .iter()
             .filter(|f| policy.mode(f.check) == Mode::Warn)
             .map(|f| f.render(subject)),
+        "warnings",
     );
     outcome.warnings = warnings;
 
-    if rejections.is_empty() {
+    if rejected.is_empty() {
         outcome.mutated_object = mutated;
     } else {
         outcome.accepted = false;
         outcome.audit_annotations.remove("mutated");
+        let mut lines = Vec::new();
+        extend_capped(
+            &mut lines,
+            rejected.iter().map(|f| f.render(subject)),
+            "violations",
+        );
         let mut message = format!(
             "{} {:?} violates podguard's requirements ({} violation{}):",
             kind,
             display_name(object),
-            rejections.len(),
-            if rejections.len() == 1 { "" } else { "s" }
+            rejected.len(),
+            if rejected.len() == 1 { "" } else { "s" }
         );
-        for line in &rejections {
+        for line in &lines {
             message.push('\n');
             message.push_str(line);
         }
@@ -374,7 +404,7 @@ fn judge(
             message.push_str(warning);
         }
         let unfixable_here = !mutation_allowed
-            && remaining
+            && rejected
                 .iter()
                 .any(|f| policy.mode(f.check) == Mode::Mutate && f.is_fixable());
         if unfixable_here {
@@ -385,6 +415,41 @@ fn judge(
         outcome.message = Some(message);
     }
     outcome
+}
+
+/// How many lines of one kind (violations in a rejection, warnings) an answer lists for
+/// one object. Past this, one line says how many more there are: the API server and the
+/// people reading the answer gain nothing from thousands of lines, and an object with
+/// thousands of containers must not buy a megabyte-sized answer.
+pub const MAX_LINES_PER_OBJECT: usize = 100;
+
+/// Appends `lines` to `out`, at most [`MAX_LINES_PER_OBJECT`] of them, then one line
+/// counting the rest.
+fn extend_capped(out: &mut Vec<String>, lines: impl Iterator<Item = String>, what: &str) {
+    let mut cut = 0usize;
+    for (i, line) in lines.enumerate() {
+        if i < MAX_LINES_PER_OBJECT {
+            out.push(line);
+        } else {
+            cut += 1;
+        }
+    }
+    if cut > 0 {
+        out.push(format!(
+            "podguard: {cut} more {what} not listed (the first {MAX_LINES_PER_OBJECT} are); `podguard audit -o json` lists every one"
+        ));
+    }
+}
+
+/// Where a finding is: the same check at the same field of the same container.
+type Place<'f> = (CheckId, &'f FieldPath, Option<&'f str>);
+
+fn place(finding: &Finding) -> Place<'_> {
+    (finding.check, &finding.path, finding.container.as_deref())
+}
+
+fn places<'f>(findings: impl IntoIterator<Item = &'f Finding>) -> HashSet<Place<'f>> {
+    findings.into_iter().map(place).collect()
 }
 
 fn violation(
@@ -404,10 +469,6 @@ fn violation(
     }
 }
 
-fn same_place(a: &Finding, b: &Finding) -> bool {
-    a.check == b.check && a.path == b.path && a.container == b.container
-}
-
 /// Drops exempted findings, recording each exemption once per check and container.
 fn apply_exemptions(
     policy: &Policy,
@@ -416,6 +477,7 @@ fn apply_exemptions(
     used: &mut Vec<Exemption>,
 ) -> Vec<Finding> {
     let mut kept = Vec::with_capacity(findings.len());
+    let mut seen: HashSet<Exemption> = used.iter().cloned().collect();
     for finding in findings {
         let by =
             if let Some((_, reason)) = by_annotation.iter().find(|(id, _)| *id == finding.check) {
@@ -450,7 +512,7 @@ fn apply_exemptions(
                     container,
                     by,
                 };
-                if !used.contains(&exemption) {
+                if seen.insert(exemption.clone()) {
                     used.push(exemption);
                 }
             }
@@ -477,17 +539,18 @@ fn exemption_warnings(exemptions: &[Exemption]) -> Vec<String> {
         ));
     }
     // One line per exempted container, however many checks it skipped.
+    let mut seen = HashSet::new();
+    let mut containers = Vec::new();
     for exemption in exemptions {
         if let (ExemptedBy::Image { glob }, Some(container)) = (&exemption.by, &exemption.container)
+            && seen.insert((container, glob))
         {
-            let line = format!(
+            containers.push(format!(
                 "podguard: container {container:?} is not checked: its image matches exemption {glob:?}"
-            );
-            if !lines.contains(&line) {
-                lines.push(line);
-            }
+            ));
         }
     }
+    extend_capped(&mut lines, containers.into_iter(), "exempted containers");
     lines
 }
 
@@ -514,9 +577,13 @@ fn describe_exemptions(exemptions: &[Exemption]) -> String {
 }
 
 /// Reads `podguard.io/exempt` from the object's metadata and its pod template's metadata
-/// (Pods created from a template inherit only the latter, so both count). An exemption
-/// without a reason, or naming an unknown check, is reported and ignored.
+/// (Pods created from a template inherit only the latter, so both count). The annotation
+/// counts only where the settings allow it (`exemptions.annotation`: these checks, in
+/// these namespaces) and beside a reason with visible text; whatever it asks beyond that
+/// is reported and ignored.
 fn annotation_exemptions(
+    policy: &Policy,
+    namespace: Option<&str>,
     kind: WorkloadKind,
     object: &Value,
     pod: &PodView,
@@ -531,6 +598,7 @@ fn annotation_exemptions(
     if kind != WorkloadKind::Pod {
         sources.push((pod.metadata_path.key("annotations"), pod.annotations()));
     }
+    let rules = &policy.annotation_exemptions;
     let mut exempt = Vec::new();
     let mut warnings = Vec::new();
     for (path, annotations) in sources {
@@ -540,14 +608,25 @@ fn annotation_exemptions(
         let Some(list) = annotations.get(EXEMPT_ANNOTATION) else {
             continue;
         };
+        let field = format!("{path}[{EXEMPT_ANNOTATION:?}]");
+        if !rules.enabled_in(namespace) {
+            let place = match namespace {
+                Some(ns) => format!("in namespace {:?}", echoed(ns)),
+                None => "for cluster-scoped objects".to_owned(),
+            };
+            warnings.push(format!(
+                "podguard: {field} is ignored: annotation exemptions are off {place} (settings: exemptions.annotation)"
+            ));
+            continue;
+        }
         let reason = annotations
             .get(EXEMPT_REASON_ANNOTATION)
             .and_then(Value::as_str)
             .map(str::trim)
-            .filter(|r| !r.is_empty());
+            .filter(|reason| has_visible_text(reason));
         let Some(reason) = reason else {
             warnings.push(format!(
-                "podguard: {path}[{EXEMPT_ANNOTATION:?}] is ignored: add a non-empty {EXEMPT_REASON_ANNOTATION} beside it"
+                "podguard: {field} is ignored: add a {EXEMPT_REASON_ANNOTATION} beside it that says why, in words"
             ));
             continue;
         };
@@ -559,17 +638,38 @@ fn annotation_exemptions(
             .filter(|id| !id.is_empty())
         {
             match CheckId::parse(id) {
+                Some(check) if !rules.checks.contains(&check) => warnings.push(format!(
+                    "podguard: {field} cannot exempt {check} (settings: exemptions.annotation.checks); it is ignored"
+                )),
                 Some(check) if !exempt.iter().any(|(c, _)| *c == check) => {
-                    exempt.push((check, reason.to_owned()))
+                    exempt.push((check, echoed(reason)))
                 }
                 Some(_) => {}
                 None => warnings.push(format!(
-                    "podguard: {path}[{EXEMPT_ANNOTATION:?}] names unknown check {id:?}; it is ignored"
+                    "podguard: {field} names unknown check {:?}; it is ignored",
+                    echoed(id)
                 )),
             }
         }
     }
     (exempt, warnings)
+}
+
+/// Whether a reason says something a person can read: a zero-width space, a soft hyphen
+/// or punctuation alone is not a reason.
+fn has_visible_text(reason: &str) -> bool {
+    reason.chars().any(char::is_alphanumeric)
+}
+
+/// At most the first 120 characters of a value the sender chose, for messages: the API
+/// server truncates long warnings anyway, and a megabyte-long annotation must not become a
+/// megabyte-long answer.
+fn echoed(value: &str) -> String {
+    const MAX: usize = 120;
+    match value.char_indices().nth(MAX) {
+        None => value.to_owned(),
+        Some((end, _)) => format!("{}… ({} characters)", &value[..end], value.chars().count()),
+    }
 }
 
 fn is_being_deleted(object: &Value) -> bool {
@@ -589,7 +689,7 @@ fn pod_unchanged(kind: WorkloadKind, object: &Value, old: Option<&Value>) -> boo
 
 /// Names of ephemeral containers in `object` that `old` does not have; ephemeral
 /// containers can only be added, never changed or removed.
-fn added_ephemeral_containers(object: &Value, old: Option<&Value>) -> Vec<String> {
+fn added_ephemeral_containers(object: &Value, old: Option<&Value>) -> HashSet<String> {
     let names = |pod: Option<&Value>| -> Vec<String> {
         pod.and_then(|p| p.get("spec"))
             .and_then(|s| s.get("ephemeralContainers"))
@@ -601,7 +701,7 @@ fn added_ephemeral_containers(object: &Value, old: Option<&Value>) -> Vec<String
             })
             .unwrap_or_default()
     };
-    let before = names(old);
+    let before: HashSet<String> = names(old).into_iter().collect();
     names(Some(object))
         .into_iter()
         .filter(|name| !before.contains(name))

@@ -409,6 +409,8 @@ pub struct Exemptions {
     pub namespaces: Vec<String>,
     /// Image globs; matching containers skip every container check.
     pub images: Vec<String>,
+    /// Where and for which checks a workload's own `podguard.io/exempt` annotation counts.
+    pub annotation: AnnotationExemptions,
 }
 
 impl Default for Exemptions {
@@ -416,8 +418,21 @@ impl Default for Exemptions {
         Exemptions {
             namespaces: vec!["kube-system".to_owned()],
             images: Vec::new(),
+            annotation: AnnotationExemptions::default(),
         }
     }
+}
+
+/// Self-service exemptions. Whoever may write a workload writes its annotations, so the
+/// annotation exempts nothing unless the administrator lists both the checks it may skip
+/// and the namespaces where it counts; the default lists neither.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct AnnotationExemptions {
+    /// Check ids a workload may exempt itself from.
+    pub checks: Vec<String>,
+    /// Namespace names or globs (`team-*`) where the annotation counts.
+    pub namespaces: Vec<String>,
 }
 
 /// Why a settings document was refused. Every message names the field to change.
@@ -556,6 +571,9 @@ impl Settings {
             }
         }
 
+        let annotation_exemptions =
+            compile_annotation_exemptions(&self.exemptions.annotation, &mut problems);
+
         problems.finish()?;
         Ok(Policy {
             modes,
@@ -565,6 +583,7 @@ impl Settings {
             prometheus,
             exempt_namespaces,
             exempt_images,
+            annotation_exemptions,
         })
     }
 
@@ -603,12 +622,27 @@ pub fn merge(base: &mut Value, overlay: &Value) {
     }
 }
 
-/// Capability names compare without the `CAP_` prefix and case (runtimes accept both).
+/// The capability a runtime would grant for an `add` entry, for comparing with the
+/// allow-list: upper-cased one character at a time as Go's `strings.ToUpper` does (so
+/// `ſys_admın` is `SYS_ADMIN`, as containerd and CRI-O read it), without the `CAP_` prefix
+/// CRI-O accepts, and trimmed (an entry with spaces grants nothing, so reading it as the
+/// name it resembles can only report more). For `drop: [ALL]` see
+/// [`crate::checks::runtime_reads_as_all`], which is stricter.
 pub fn canonical_capability(name: &str) -> String {
-    let upper = name.trim().to_ascii_uppercase();
+    let upper: String = name.trim().chars().map(go_simple_upper).collect();
     match upper.strip_prefix("CAP_") {
         Some(rest) => rest.to_owned(),
         None => upper,
+    }
+}
+
+/// Go's `unicode.ToUpper`: one character to one character; where Unicode's full mapping
+/// is several characters (`ß` to `SS`), Go leaves the character alone.
+fn go_simple_upper(c: char) -> char {
+    let mut upper = c.to_uppercase();
+    match (upper.next(), upper.next()) {
+        (Some(single), None) => single,
+        _ => c,
     }
 }
 
@@ -877,6 +911,69 @@ impl Problems {
     }
 }
 
+/// Compiled `exemptions.annotation`.
+#[derive(Clone, Debug, Default)]
+pub struct AnnotationExemptionRules {
+    /// Checks the annotation may exempt.
+    pub checks: Vec<CheckId>,
+    /// Namespaces where it counts.
+    pub namespaces: Vec<Glob>,
+}
+
+impl AnnotationExemptionRules {
+    /// Whether the annotation counts at all in `namespace` (requests without a namespace
+    /// are cluster-scoped and never match).
+    pub fn enabled_in(&self, namespace: Option<&str>) -> bool {
+        !self.checks.is_empty()
+            && namespace.is_some_and(|ns| self.namespaces.iter().any(|glob| glob.matches(ns)))
+    }
+}
+
+fn compile_annotation_exemptions(
+    settings: &AnnotationExemptions,
+    problems: &mut Problems,
+) -> AnnotationExemptionRules {
+    const FIELD: &str = "exemptions.annotation";
+    let mut rules = AnnotationExemptionRules::default();
+    for (i, id) in settings.checks.iter().enumerate() {
+        match CheckId::parse(id) {
+            Some(check) if !rules.checks.contains(&check) => rules.checks.push(check),
+            Some(_) => problems.add(
+                format!("{FIELD}.checks[{i}]"),
+                format!("{id:?} is listed twice"),
+            ),
+            None => problems.add(
+                format!("{FIELD}.checks[{i}]"),
+                format!(
+                    "{id:?} is not a check id; write one of {}",
+                    CheckId::ALL.map(CheckId::as_str).join(", ")
+                ),
+            ),
+        }
+    }
+    for (i, pattern) in settings.namespaces.iter().enumerate() {
+        match Glob::new(pattern) {
+            Ok(glob) => rules.namespaces.push(glob),
+            Err(err) => problems.add(
+                format!("{FIELD}.namespaces[{i}]"),
+                format!("{pattern:?}: {err}"),
+            ),
+        }
+    }
+    if settings.checks.is_empty() != settings.namespaces.is_empty() {
+        let missing = if settings.checks.is_empty() {
+            "checks"
+        } else {
+            "namespaces"
+        };
+        problems.add(
+            format!("{FIELD}.{missing}"),
+            "is empty, so the annotation exempts nothing: list both the checks a workload may skip and the namespaces where it may, or neither",
+        );
+    }
+    rules
+}
+
 /// Settings compiled for evaluation: quantities parsed, globs compiled, names normalised.
 #[derive(Clone, Debug)]
 pub struct Policy {
@@ -893,6 +990,8 @@ pub struct Policy {
     pub exempt_namespaces: Vec<String>,
     /// Image globs whose containers are not judged.
     pub exempt_images: Vec<Glob>,
+    /// Where a workload's own exemption annotation counts.
+    pub annotation_exemptions: AnnotationExemptionRules,
 }
 
 impl Policy {

@@ -226,6 +226,11 @@ mod support {
         json!({"checks": checks})
     }
 
+    /// Settings that let workloads in `namespaces` exempt themselves from `checks`.
+    pub fn annotation_exemptions(checks: &[&str], namespaces: &[&str]) -> Value {
+        json!({"exemptions": {"annotation": {"checks": checks, "namespaces": namespaces}}})
+    }
+
     /// Every check that has a mutation, in mutate mode.
     pub fn mutate_all() -> Value {
         modes(&[
@@ -904,6 +909,89 @@ fn drop_all_lowercase_passes_and_mutate_rewrites_it_to_all() {
         Some("drop-capabilities")
     );
     assert_clean(&create(&settings, m), "normalised drop is stable");
+}
+
+/// containerd (v2.3.4, v2.2.7, v1.7.34: `WithCapabilities`) and CRI-O (v1.36.3:
+/// `SpecSetupCapabilities`) compare a drop entry with `ALL` ignoring case and nothing else:
+/// an entry that only resembles it drops nothing, and the container keeps the runtime's
+/// default capabilities.
+#[test]
+fn drop_entries_that_only_resemble_all_drop_nothing() {
+    for entry in [
+        "ALL ",
+        " ALL",
+        "ALL\t",
+        "ALL\n",
+        "\u{a0}ALL",
+        "CAP_ALL",
+        "cap_all",
+    ] {
+        let mut p = pod();
+        set(
+            &mut p,
+            "/spec/containers/0/securityContext/capabilities/drop",
+            json!([entry]),
+        );
+        let context = format!("drop [{entry:?}]");
+        let o = create(&defaults(), &p);
+        assert_rejected(&o, &context);
+        assert_fields(
+            &o,
+            "drop-capabilities",
+            &["spec.containers[0].securityContext.capabilities.drop"],
+            &context,
+        );
+        assert_contains(
+            o.message.as_deref().unwrap(),
+            &[&format!(
+                "must include ALL: drop[0] {entry:?} is not ALL to container runtimes"
+            )],
+            &context,
+        );
+
+        // Mutate mode adds the real ALL beside the entry, which it leaves alone.
+        let o = create(&modes(&[("drop-capabilities", "mutate")]), &p);
+        let m = mutated(&o, &context);
+        assert_json(
+            &m["spec"]["containers"][0]["securityContext"]["capabilities"]["drop"],
+            &json!([entry, "ALL"]),
+            &context,
+        );
+    }
+    for entry in ["ALL", "all", "All", "aLL"] {
+        let mut p = pod();
+        set(
+            &mut p,
+            "/spec/containers/0/securityContext/capabilities/drop",
+            json!([entry]),
+        );
+        assert_clean(&create(&defaults(), &p), &format!("drop [{entry:?}]"));
+    }
+}
+
+/// Runtimes upper-case added names one character at a time as Go does, so `ſys_admın`
+/// (long s, dotless i) is SYS_ADMIN to them: podguard reads it the same way.
+#[test]
+fn added_capabilities_are_read_as_runtimes_upper_case_them() {
+    let mut p = pod();
+    set(
+        &mut p,
+        "/spec/containers/0/securityContext/capabilities/add",
+        json!(["\u{17f}ys_adm\u{131}n", "net_b\u{131}nd_serv\u{131}ce"]),
+    );
+    let o = create(&defaults(), &p);
+    assert_rejected(&o, "unicode case");
+    assert_fields(
+        &o,
+        "drop-capabilities",
+        &["spec.containers[0].securityContext.capabilities.add[0]"],
+        "only the first is not allowed",
+    );
+    assert_contains(
+        o.message.as_deref().unwrap(),
+        &["(SYS_ADMIN)"],
+        "unicode case",
+    );
 }
 
 #[test]
@@ -1970,13 +2058,13 @@ fn an_update_that_changes_the_pod_template_is_judged_normally() {
 
 #[test]
 fn an_object_being_deleted_is_tolerated() {
-    let old = violating_deployment();
-    let mut new = old.clone();
+    let mut old = violating_deployment();
     set(
-        &mut new,
+        &mut old,
         "/metadata/deletionTimestamp",
         json!("2025-01-01T00:00:00Z"),
     );
+    let mut new = old.clone();
     set(
         &mut new,
         "/spec/template/spec/containers/0/image",
@@ -2023,6 +2111,85 @@ fn an_object_being_deleted_is_tolerated() {
         ],
         "pod",
     );
+}
+
+/// The sender writes `object`, deletion timestamp included: kube-apiserver clears it only
+/// after mutating admission. Only the stored object's (`oldObject`) counts.
+#[test]
+fn a_deletion_timestamp_the_sender_wrote_is_not_trusted() {
+    let mut forbidden = pod();
+    remove(&mut forbidden, "/spec/securityContext/runAsNonRoot");
+    set(
+        &mut forbidden,
+        "/spec/containers/0/securityContext/privileged",
+        json!(true),
+    );
+    set(
+        &mut forbidden,
+        "/spec/containers/0/securityContext/runAsUser",
+        json!(0),
+    );
+    set(
+        &mut forbidden,
+        "/spec/containers/0/securityContext/capabilities/add",
+        json!(["SYS_ADMIN"]),
+    );
+    set(&mut forbidden, "/spec/hostPID", json!(true));
+    let forged_values = [
+        json!("2030-01-01T00:00:00Z"),
+        json!({}),
+        json!(false),
+        json!(""),
+        json!(0),
+    ];
+    for forged in forged_values {
+        let mut object = forbidden.clone();
+        set(&mut object, "/metadata/deletionTimestamp", forged.clone());
+        let context = format!("CREATE with deletionTimestamp {forged}");
+        for settings in [defaults(), mutate_all()] {
+            let o = create(&settings, &object);
+            assert_rejected(&o, &context);
+            assert!(
+                o.violations
+                    .iter()
+                    .all(|v| v.disposition != Disposition::Tolerated),
+                "{context}\n{}",
+                show(&o)
+            );
+            assert_checks(
+                &o,
+                &[
+                    "drop-capabilities",
+                    "host-namespaces",
+                    "no-privileged",
+                    "run-as-non-root",
+                ],
+                &context,
+            );
+        }
+
+        // An UPDATE that adds the timestamp to a stored object that has none, and changes
+        // the template: judged as the change it is.
+        let mut old = violating_deployment();
+        let mut new = old.clone();
+        set(&mut new, "/metadata/deletionTimestamp", forged.clone());
+        set(
+            &mut new,
+            "/spec/template/spec/containers/0/image",
+            json!("registry.example.com/shop/app:9"),
+        );
+        let o = judge(&defaults(), &update_review(&old, &new));
+        assert_rejected(&o, &format!("UPDATE adding deletionTimestamp {forged}"));
+
+        // ... while the stored object's own timestamp still tolerates it.
+        set(
+            &mut old,
+            "/metadata/deletionTimestamp",
+            json!("2025-01-01T00:00:00Z"),
+        );
+        let o = judge(&defaults(), &update_review(&old, &new));
+        assert!(o.accepted, "{}", show(&o));
+    }
 }
 
 #[test]
@@ -2290,7 +2457,8 @@ fn an_exemption_annotation_with_a_reason_is_honoured_and_reported() {
         "/metadata/annotations/podguard.io~1exempt-reason",
         json!(reason),
     );
-    let o = create(&defaults(), &p);
+    let allowed = annotation_exemptions(&["run-as-non-root", "drop-capabilities"], &["shop"]);
+    let o = create(&allowed, &p);
     assert!(o.accepted && o.violations.is_empty(), "{}", show(&o));
     assert_warning(
         &o,
@@ -2321,13 +2489,109 @@ fn an_exemption_annotation_with_a_reason_is_honoured_and_reported() {
         "/metadata/annotations/podguard.io~1exempt-reason",
         json!(reason),
     );
-    let o = create(&defaults(), &deployment(&tp));
+    let o = create(&allowed, &deployment(&tp));
     assert!(o.accepted && o.violations.is_empty(), "{}", show(&o));
+
+    // Namespaces may be globs.
+    let team_glob = annotation_exemptions(&["run-as-non-root", "drop-capabilities"], &["sh*"]);
+    let o = create(&team_glob, &p);
+    assert!(o.accepted && o.violations.is_empty(), "{}", show(&o));
+}
+
+/// Whoever writes a workload writes its annotations: unless the administrator's settings
+/// allow it, the annotation exempts nothing, and says so.
+#[test]
+fn exemption_annotations_are_off_unless_the_settings_allow_them() {
+    let mut p = rootful_pod();
+    set(
+        &mut p,
+        "/metadata/annotations/podguard.io~1exempt",
+        json!("run-as-non-root,drop-capabilities"),
+    );
+    set(
+        &mut p,
+        "/metadata/annotations/podguard.io~1exempt-reason",
+        json!("vendor image needs root"),
+    );
+    let off = r#"podguard: metadata.annotations["podguard.io/exempt"] is ignored: annotation exemptions are off in namespace "shop" (settings: exemptions.annotation)"#;
+    for (settings, context) in [
+        (defaults(), "default settings"),
+        (
+            annotation_exemptions(&["run-as-non-root", "drop-capabilities"], &["team-*"]),
+            "another namespace",
+        ),
+    ] {
+        let o = create(&settings, &p);
+        assert_rejected(&o, context);
+        assert_checks(&o, &["run-as-non-root", "drop-capabilities"], context);
+        assert!(o.exemptions.is_empty(), "{}", show(&o));
+        assert_warning(&o, &[off], context);
+        assert!(
+            o.message.as_deref().unwrap().lines().any(|l| l == off),
+            "{context}: the rejection says why\n{}",
+            show(&o)
+        );
+    }
+
+    // Allowed for one check only: the other stays enforced, and the answer says why.
+    let o = create(&annotation_exemptions(&["run-as-non-root"], &["shop"]), &p);
+    assert_rejected(&o, "one check allowed");
+    assert_checks(&o, &["drop-capabilities"], "one check allowed");
+    assert_warning(
+        &o,
+        &[
+            r#"metadata.annotations["podguard.io/exempt"] cannot exempt drop-capabilities (settings: exemptions.annotation.checks); it is ignored"#,
+        ],
+        "one check allowed",
+    );
+
+    // A cluster-scoped request never matches a namespace.
+    let mut review = review("CREATE", &p);
+    review.as_object_mut().unwrap().remove("namespace");
+    let o = judge(
+        &annotation_exemptions(&["run-as-non-root", "drop-capabilities"], &["*"]),
+        &review,
+    );
+    assert_rejected(&o, "no namespace");
+}
+
+#[test]
+fn exemption_annotation_settings_name_what_is_wrong() {
+    for (settings, expected) in [
+        (
+            annotation_exemptions(&["run-as-nonroot"], &["shop"]),
+            r#"settings field `exemptions.annotation.checks[0]`: "run-as-nonroot" is not a check id"#,
+        ),
+        (
+            annotation_exemptions(&["resource-limits"], &[]),
+            "settings field `exemptions.annotation.namespaces`: is empty, so the annotation exempts nothing",
+        ),
+        (
+            annotation_exemptions(&[], &["shop"]),
+            "settings field `exemptions.annotation.checks`: is empty",
+        ),
+        (
+            annotation_exemptions(&["resource-limits", "resource-limits"], &["shop"]),
+            r#"`exemptions.annotation.checks[1]`: "resource-limits" is listed twice"#,
+        ),
+    ] {
+        let err = podguard_policy::policy_from_settings(&settings).unwrap_err();
+        assert_contains(&err.to_string(), &[expected], "settings");
+    }
 }
 
 #[test]
 fn an_exemption_annotation_without_a_reason_is_ignored_with_a_warning() {
-    for reason in [None, Some("  ")] {
+    let allowed = annotation_exemptions(&["run-as-non-root", "drop-capabilities"], &["shop"]);
+    // A zero-width space, a soft hyphen or punctuation is not a reason anyone can read.
+    for reason in [
+        None,
+        Some("  "),
+        Some("\u{200b}"),
+        Some("\u{200b}\u{2060}\u{feff}"),
+        Some("\u{ad}"),
+        Some("-- ."),
+    ] {
         let mut p = rootful_pod();
         set(
             &mut p,
@@ -2341,7 +2605,7 @@ fn an_exemption_annotation_without_a_reason_is_ignored_with_a_warning() {
                 json!(reason),
             );
         }
-        let o = create(&defaults(), &p);
+        let o = create(&allowed, &p);
         assert_rejected(&o, "no reason");
         assert_checks(&o, &["run-as-non-root", "drop-capabilities"], "no reason");
         assert!(o.exemptions.is_empty(), "{}", show(&o));
@@ -2380,7 +2644,10 @@ fn an_unknown_check_in_the_exemption_annotation_is_warned_about() {
         "/metadata/annotations/podguard.io~1exempt-reason",
         json!("legacy"),
     );
-    let o = create(&defaults(), &p);
+    let o = create(
+        &annotation_exemptions(&["run-as-non-root", "drop-capabilities"], &["shop"]),
+        &p,
+    );
     assert_rejected(&o, "unknown id");
     assert_checks(
         &o,
@@ -3010,7 +3277,10 @@ fn violation_warnings_fit_the_api_servers_limit() {
         ),
         (
             "exemption without reason",
-            create(&defaults(), &deployment(&no_reason)),
+            create(
+                &annotation_exemptions(&["run-as-non-root"], &["shop"]),
+                &deployment(&no_reason),
+            ),
         ),
     ]);
     assert_short(&warnings);
@@ -3029,9 +3299,10 @@ fn long_warnings_fit_the_api_servers_limit() {
         "/metadata/annotations/podguard.io~1exempt-reason",
         json!("legacy"),
     );
+    let allowed = annotation_exemptions(&["run-as-non-root"], &["shop"]);
     let warnings = warnings_of(vec![
-        ("pod", create(&defaults(), &p)),
-        ("deployment", create(&defaults(), &deployment(&p))),
+        ("pod", create(&allowed, &p)),
+        ("deployment", create(&allowed, &deployment(&p))),
     ]);
     assert_eq!(warnings.len(), 2, "{warnings:?}");
     for (_, w) in &warnings {

@@ -141,7 +141,34 @@ fn the_cronjob_uses_the_webhooks_settings_and_least_privilege() {
 
 #[test]
 fn podguards_own_audit_passes_the_rendered_deployment() {
-    let run = audit_stdin(&["-", "-o", "json"], render().as_bytes());
+    // Under the settings the overlay ships, as the CronJob itself runs.
+    let rendered = render();
+    let objects: Vec<Value> = serde_saphyr::from_multiple(&rendered).unwrap();
+    let settings = objects
+        .iter()
+        .find(|o| {
+            o["kind"] == "ConfigMap"
+                && o["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| n.starts_with("podguard-settings"))
+        })
+        .expect("the settings ConfigMap is rendered")["data"]["settings.yaml"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let settings_file = dir.path().join("settings.yaml");
+    std::fs::write(&settings_file, settings).unwrap();
+    let run = audit_stdin(
+        &[
+            "-",
+            "-o",
+            "json",
+            "--settings",
+            settings_file.to_str().unwrap(),
+        ],
+        rendered.as_bytes(),
+    );
     run.expect_code(0);
     let report = run.json();
     let list = workloads(&report);

@@ -199,7 +199,7 @@ pub fn rules(modes: &CheckModes) -> Value {
                 "Mutate mode cannot fix it; change the manifest."
             };
             let help = format!(
-                "{} {mutation} Exempt a workload with the annotations podguard.io/exempt: \"{}\" and podguard.io/exempt-reason.",
+                "{} {mutation} Where podguard's settings allow it (exemptions.annotation), a workload can exempt itself with the annotations podguard.io/exempt: \"{}\" and podguard.io/exempt-reason.",
                 check.description(),
                 check.as_str()
             );
