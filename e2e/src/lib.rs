@@ -1016,6 +1016,8 @@ pub struct ServeConfig {
     pub transport: Transport,
     /// More flags, e.g. `--shutdown-grace 10s`.
     pub args: Vec<String>,
+    /// A command the server is started through, e.g. `prlimit --nofile=256:1024`.
+    pub launcher: Vec<String>,
 }
 
 impl ServeConfig {
@@ -1025,7 +1027,17 @@ impl ServeConfig {
             policies: vec![Policy::default_module("podguard")],
             transport,
             args: Vec::new(),
+            launcher: Vec::new(),
         }
+    }
+
+    /// Starts the server through `launcher` (its arguments, then the server's command).
+    pub fn launched_by<I: IntoIterator<Item = S>, S: Into<String>>(
+        mut self,
+        launcher: I,
+    ) -> ServeConfig {
+        self.launcher = launcher.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Adds flags.
@@ -1073,7 +1085,14 @@ impl Server {
         let log_dir = tempfile::tempdir()?;
         let log = log_dir.path().join("podguard.log");
         let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let mut command = Command::new(binary);
+        let mut command = match config.launcher.split_first() {
+            None => Command::new(binary),
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary);
+                command
+            }
+        };
         command
             .arg("serve")
             .arg("--listen")
@@ -1520,4 +1539,191 @@ fn truncate(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}… ({} bytes)", &text[..end], text.len())
+}
+
+// ---------------------------------------------------------------------------------------
+// Load while under attack
+// ---------------------------------------------------------------------------------------
+
+/// What legitimate traffic saw while it ran.
+#[derive(Debug, Clone)]
+pub struct TrafficReport {
+    /// Reviews answered as expected.
+    pub answered: usize,
+    /// What went wrong with the others.
+    pub failures: Vec<String>,
+    /// Latencies of the answered ones, sorted.
+    pub latencies: Vec<Duration>,
+}
+
+impl TrafficReport {
+    /// The 99th-percentile latency.
+    pub fn p99(&self) -> Duration {
+        percentile(&self.latencies, 0.99)
+    }
+
+    /// Panics unless every review was answered and the p99 stayed below `limit`.
+    #[track_caller]
+    pub fn assert_served(&self, limit: Duration, during: &str) {
+        assert!(
+            self.answered >= 10,
+            "during {during}: only {} legitimate reviews were answered; failures: {:?}",
+            self.answered,
+            self.failures
+        );
+        assert!(
+            self.failures.is_empty(),
+            "during {during}: {} of {} legitimate reviews failed: {:?}",
+            self.failures.len(),
+            self.failures.len() + self.answered,
+            &self.failures[..self.failures.len().min(5)]
+        );
+        assert!(
+            self.p99() < limit,
+            "during {during}: the legitimate reviews' p99 was {:?} (limit {limit:?}, max {:?}, {} answered)",
+            self.p99(),
+            self.latencies.last(),
+            self.answered
+        );
+    }
+}
+
+/// The value below which `q` of the sorted `values` lie.
+pub fn percentile(values: &[Duration], q: f64) -> Duration {
+    if values.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((values.len() as f64 * q).ceil() as usize).clamp(1, values.len()) - 1;
+    values[index]
+}
+
+/// Compliant Pod reviews sent one after another, as kube-apiserver sends them: over one
+/// connection that is opened again whenever the server closes it. Every review must be
+/// allowed; each latency counts from sending to the whole answer (reconnecting included).
+pub struct LegitimateTraffic {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<TrafficReport>,
+}
+
+impl LegitimateTraffic {
+    /// Starts sending to `path` on `server` over `version`.
+    pub fn start(server: &Server, version: HttpVersion, path: &str) -> LegitimateTraffic {
+        let client = server.client(version).expect("a client for the server");
+        let path = path.to_owned();
+        let (stop, stopped) = watch::channel(false);
+        let review = fixture("pod-compliant").review;
+        let task = tokio::spawn(async move {
+            let mut report = TrafficReport {
+                answered: 0,
+                failures: Vec::new(),
+                latencies: Vec::new(),
+            };
+            let mut connection: Option<Connection> = None;
+            let mut sequence = 0u64;
+            while !*stopped.borrow() {
+                sequence += 1;
+                let uid = format!("legitimate-{sequence}");
+                let started = Instant::now();
+                let outcome = async {
+                    let open = match connection.take() {
+                        Some(open) => open,
+                        None => client.connect().await?,
+                    };
+                    let mut open = open;
+                    let reply = open.post(&path, review_with_uid(&review, &uid)).await;
+                    let reply = match reply {
+                        // The server may close an idle connection as the request is sent:
+                        // kube-apiserver's client then opens a new one.
+                        Err(_) => {
+                            let mut fresh = client.connect().await?;
+                            let reply = fresh.post(&path, review_with_uid(&review, &uid)).await?;
+                            open = fresh;
+                            reply
+                        }
+                        Ok(reply) => reply,
+                    };
+                    let response = admission_response(&reply, &uid)?;
+                    ensure!(response["allowed"] == true, "not allowed: {response}");
+                    connection = Some(open);
+                    anyhow::Ok(())
+                }
+                .await;
+                match outcome {
+                    Ok(()) => {
+                        report.answered += 1;
+                        report.latencies.push(started.elapsed());
+                    }
+                    Err(err) => {
+                        report.failures.push(format!("{uid}: {err:#}"));
+                        connection = None;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            report.latencies.sort();
+            report
+        });
+        LegitimateTraffic { stop, task }
+    }
+
+    /// Stops and reports.
+    pub async fn finish(self) -> TrafficReport {
+        let _ = self.stop.send(true);
+        self.task.await.expect("the legitimate traffic task")
+    }
+}
+
+/// Samples the server's resident memory (and thread count) every 50 ms.
+pub struct ResourceSampler {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<(u64, u64)>,
+}
+
+impl ResourceSampler {
+    /// Starts sampling the process `pid`.
+    pub fn start(pid: u32) -> ResourceSampler {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let (mut rss, mut threads) = (0, 0);
+            while !*stopped.borrow() {
+                if let Ok((now_rss, now_threads)) = process_status(pid) {
+                    rss = rss.max(now_rss);
+                    threads = threads.max(now_threads);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (rss, threads)
+        });
+        ResourceSampler { stop, task }
+    }
+
+    /// Stops; the peak resident set in KiB and the peak thread count.
+    pub async fn finish(self) -> (u64, u64) {
+        let _ = self.stop.send(true);
+        self.task.await.expect("the sampler task")
+    }
+}
+
+/// Resident set (KiB) and thread count of process `pid`, from `/proc/PID/status`.
+pub fn process_status(pid: u32) -> anyhow::Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .context("reading /proc/PID/status")?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|value| value.parse::<u64>().ok())
+            .with_context(|| format!("no {name} line in /proc/{pid}/status"))
+    };
+    Ok((field("VmRSS:")?, field("Threads:")?))
+}
+
+/// The value of the unlabelled metric `name` in a `/metrics` answer.
+pub fn metric(text: &str, name: &str) -> anyhow::Result<f64> {
+    parse_prometheus(text)?
+        .into_iter()
+        .find(|s| s.name == name && s.labels.is_empty())
+        .map(|s| s.value)
+        .with_context(|| format!("no {name} in /metrics"))
 }

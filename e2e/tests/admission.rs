@@ -40,6 +40,7 @@ async fn fixture_server(dir: &std::path::Path) -> (Server, Vec<(Fixture, String)
         policies,
         transport,
         args: Vec::new(),
+        launcher: Vec::new(),
     };
     let server = Server::start(config).await.expect("podguard serve starts");
     (server, cases)
@@ -235,6 +236,7 @@ async fn a_single_policy_is_served_at_the_unnamed_paths() {
         ],
         transport: Transport::tls(&certs),
         args: Vec::new(),
+        launcher: Vec::new(),
     };
     let server = Server::start(config).await.expect("podguard serve starts");
     let expected_patch = fixture

@@ -168,6 +168,7 @@ async fn hostile_server(dir: &Path, failure_mode: &str) -> Server {
         policies,
         transport: Transport::tls(&certs),
         args: Vec::new(),
+        launcher: Vec::new(),
     }
     .args([
         "--failure-mode",
@@ -349,6 +350,7 @@ async fn refused_start(dir: &Path, name: &str, wat: &str) -> String {
         }],
         transport: Transport::tls(&certs),
         args: Vec::new(),
+        launcher: Vec::new(),
     };
     let mut server = Server::spawn(config, &[]).unwrap();
     let status = server

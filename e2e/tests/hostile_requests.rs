@@ -467,7 +467,7 @@ async fn a_100_mib_body_gets_413() {
             let body = reply.json().unwrap();
             assert_eq!(
                 body["message"],
-                "the body is larger than the 8388608-byte limit (--max-body-bytes)",
+                "the body is larger than the 7340032-byte limit (--max-body-bytes)",
                 "{what}"
             );
             server.assert_still_serving("/validate", &what).await;

@@ -166,6 +166,7 @@ async fn no_body_key_or_settings_value_reaches_the_log_at_info_level() {
         policies: vec![Policy::default_module("podguard").with_settings(&settings)],
         transport: Transport::tls(&certs),
         args: Vec::new(),
+        launcher: Vec::new(),
     };
     let server = Server::start_with_env(config, &[("PODGUARD_LOG", "info")])
         .await
@@ -228,7 +229,7 @@ async fn no_body_key_or_settings_value_reaches_the_log_at_info_level() {
     for expected in [
         "\"admission review answered\"",
         "\"uid\":\"log-pod-noncompliant\"",
-        "\"malformed AdmissionReview\"",
+        "\"request refused\"",
         "\"policy failed; answered by the failure mode\"",
     ] {
         assert!(log.contains(expected), "the log lacks {expected}:\n{log}");

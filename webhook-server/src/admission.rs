@@ -153,6 +153,12 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
     let head: RequestHead = serde_json::from_str(request.get())
         .map_err(|e| ReviewError::InvalidRequest(e.to_string()))?;
     let uid = match head.uid {
+        Some(Value::String(uid)) if uid.len() > MAX_UID_BYTES => {
+            return Err(ReviewError::InvalidRequest(format!(
+                "request.uid is {} bytes long; kube-apiserver sends a UUID of 36 characters",
+                uid.len()
+            )));
+        }
         Some(Value::String(uid)) if !uid.is_empty() => uid,
         _ => {
             return Err(ReviewError::InvalidRequest(
@@ -179,11 +185,13 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
         Some(Value::String(s)) => s,
         _ => String::new(),
     };
+    // Every field is cut before it reaches a log line: a sender could otherwise write
+    // megabytes into the log with each request.
     let summary = RequestSummary {
-        operation,
-        kind: kind.to_owned(),
-        namespace: text(head.namespace),
-        name: text(head.name),
+        operation: echo_prefix(&operation),
+        kind: echo_prefix(kind),
+        namespace: echo_prefix(&text(head.namespace)),
+        name: echo_prefix(&text(head.name)),
     };
     Ok(ParsedReview {
         uid,
@@ -192,10 +200,15 @@ pub fn parse_review(body: &[u8]) -> Result<ParsedReview<'_>, ReviewError> {
     })
 }
 
+/// The longest `request.uid` answered. Kubernetes uids are UUIDs (36 characters); the uid
+/// is echoed in the answer and the log, so a longer one would let a sender make both as
+/// large as its body.
+pub const MAX_UID_BYTES: usize = 128;
+
 /// At most the first 64 characters of a value an error message repeats: the message goes
 /// into the response and the log, and a sender controls the value's length (up to the
 /// whole body).
-fn echo_prefix(value: &str) -> String {
+pub(crate) fn echo_prefix(value: &str) -> String {
     const MAX: usize = 64;
     match value.char_indices().nth(MAX) {
         None => value.to_owned(),

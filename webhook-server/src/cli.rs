@@ -205,9 +205,28 @@ pub struct ServeCommand {
         default_value = "deny"
     )]
     pub failure_mode: FailureModeArg,
-    /// Largest request body accepted; larger ones get 413.
-    #[arg(long, env = "PODGUARD_MAX_BODY_BYTES", default_value_t = 8 * 1024 * 1024)]
+    /// Largest request body accepted; larger ones get 413. kube-apiserver accepts request
+    /// bodies up to 3 MiB, and an UPDATE's review carries the object and the stored one.
+    #[arg(long, env = "PODGUARD_MAX_BODY_BYTES", default_value_t = 7 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// The memory all request bodies being read may take together; past it, requests get
+    /// 503 at once. An eighth is kept for bodies up to 256 KiB, so large bodies never
+    /// lock ordinary reviews out.
+    #[arg(long, env = "PODGUARD_MAX_BUFFERED_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_buffered_bytes: usize,
+    /// Client connections open at once (lowered to fit the open-file limit, whose soft
+    /// value is raised to the hard one at start). Near it, idle connections are closed
+    /// after a second.
+    #[arg(long, env = "PODGUARD_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// How long a connection may stay open with no request. Longer than the 90 s after
+    /// which kube-apiserver's client drops idle connections itself, so the client, not
+    /// the server, closes them in normal operation.
+    #[arg(long, env = "PODGUARD_IDLE_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// How long a client may leave a response unread before its connection is dropped.
+    #[arg(long, env = "PODGUARD_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub write_timeout: Duration,
     /// Evaluations running at once; more wait (see --queue-timeout).
     #[arg(long, env = "PODGUARD_MAX_CONCURRENT_EVALUATIONS")]
     pub max_concurrent_evaluations: Option<usize>,

@@ -245,6 +245,10 @@ fn serve(cmd: ServeCommand) -> anyhow::Result<()> {
             FailureModeArg::Allow => FailureMode::Allow,
         },
         max_body_bytes: cmd.max_body_bytes,
+        max_buffered_bytes: cmd.max_buffered_bytes.max(cmd.max_body_bytes),
+        max_connections: cmd.max_connections.max(1),
+        idle_timeout: cmd.idle_timeout,
+        write_timeout: cmd.write_timeout,
         // Evaluation is CPU-bound: a couple per core keeps the cores busy while one waits
         // on memory, without letting a storm queue unbounded work.
         max_concurrent_evaluations: cmd.max_concurrent_evaluations.unwrap_or(workers * 2),

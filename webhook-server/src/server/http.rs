@@ -3,23 +3,26 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::BodyExt as _;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::App;
+use super::limits::{BodyBudget, Charge};
 use super::metrics::RequestLabels;
 use crate::admission::{self, Endpoint};
 
-type Reply = Response<Full<Bytes>>;
+/// An answer, body and all: admission answers are small and complete when produced. The
+/// connection streams it out through a [`super::limits::TrackedBody`].
+pub type Reply = Response<Bytes>;
 
 fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
-    let mut response = Response::new(Full::new(body.into()));
+    let mut response = Response::new(body.into());
     *response.status_mut() = status;
     response
         .headers_mut()
@@ -63,7 +66,15 @@ pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Reply, 
             reply(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
-                app.metrics.render(&restarts),
+                app.metrics.render(
+                    &restarts,
+                    &super::metrics::Live {
+                        open_connections: app.connections.open(),
+                        buffered_body_bytes: app.body_budget.used(),
+                        closed_idle: app.connections.closed_idle.load(Ordering::Relaxed),
+                        closed_stalled: app.connections.closed_stalled.load(Ordering::Relaxed),
+                    },
+                ),
             )
         }
         (&Method::POST, _, Some((endpoint, name))) => {
@@ -125,30 +136,103 @@ fn drain_in_background(mut body: Incoming, limit: usize, deadline: std::time::Du
 enum BodyError {
     /// Over the limit; the unread rest of the body.
     TooLarge(Incoming),
+    /// Every body being read together would pass the body budget.
+    OverBudget,
     Read(hyper::Error),
 }
 
-/// Reads the body, stopping as soon as it passes `limit`.
-async fn read_body(mut body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
-    let mut kept = Vec::new();
+/// Reads the body, stopping as soon as it passes `limit` or the shared budget refuses
+/// more. `declared` (Content-Length) is charged up front, so a body that cannot fit is
+/// refused before any of it is read.
+async fn read_body(
+    mut body: Incoming,
+    limit: usize,
+    declared: Option<usize>,
+    budget: &Arc<BodyBudget>,
+) -> Result<(Bytes, Charge), BodyError> {
+    let mut charge = Charge::none(budget);
+    if let Some(length) = declared {
+        charge.absorb(budget.charge(length, length).ok_or(BodyError::OverBudget)?);
+    }
+    // Frames are kept as they arrive and joined once at the end: growing one buffer
+    // would hold up to twice the body while it doubles.
+    let mut frames: Vec<Bytes> = Vec::new();
+    let mut received = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(BodyError::Read)?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
-        if kept.len() + data.len() > limit {
+        if received + data.len() > limit {
             return Err(BodyError::TooLarge(body));
         }
-        kept.extend_from_slice(&data);
+        received += data.len();
+        if received > charge.amount() {
+            let more = received - charge.amount();
+            charge.absorb(budget.charge(more, received).ok_or(BodyError::OverBudget)?);
+        }
+        frames.push(data);
     }
-    Ok(Bytes::from(kept))
+    let bytes = match frames.len() {
+        0 => Bytes::new(),
+        1 => frames.pop().expect("one frame"),
+        _ => {
+            let mut joined = Vec::with_capacity(received);
+            for frame in &frames {
+                joined.extend_from_slice(frame);
+            }
+            Bytes::from(joined)
+        }
+    };
+    Ok((bytes, charge))
 }
 
-struct InFlight<'a>(&'a App);
+/// Counts a gauge up for as long as it lives.
+struct Gauge<'a>(&'a AtomicI64);
 
-impl Drop for InFlight<'_> {
+impl<'a> Gauge<'a> {
+    fn up(gauge: &'a AtomicI64) -> Gauge<'a> {
+        gauge.fetch_add(1, Ordering::Relaxed);
+        Gauge(gauge)
+    }
+}
+
+impl Drop for Gauge<'_> {
     fn drop(&mut self) {
-        self.0.metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Logs why a request was refused, at most once a second per status: a client can send
+/// refusals as fast as it likes, and each would otherwise cost a log line.
+fn log_refusal(app: &App, status: StatusCode, message: &str) {
+    let kind = match status.as_u16() {
+        400 => "400",
+        404 => "404",
+        405 => "405",
+        408 => "408",
+        413 => "413",
+        415 => "415",
+        503 => "503",
+        _ => "other",
+    };
+    if let Some(suppressed) = app.log_gate.admit(kind) {
+        tracing::info!(
+            status = status.as_u16(),
+            cause = %cut_message(message),
+            similar_refusals_not_logged = suppressed,
+            "request refused"
+        );
+    }
+}
+
+/// The start of a refusal message, for the log: messages name sender-chosen values only
+/// cut, but stay bounded here whatever a future message says.
+fn cut_message(message: &str) -> &str {
+    const MAX: usize = 300;
+    match message.char_indices().nth(MAX) {
+        None => message,
+        Some((end, _)) => &message[..end],
     }
 }
 
@@ -159,10 +243,10 @@ async fn admit(
     name: Option<&str>,
 ) -> Reply {
     let started = Instant::now();
-    app.metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-    let _in_flight = InFlight(app);
+    let _in_flight = Gauge::up(&app.metrics.in_flight);
     let refuse = |status: StatusCode, message: String| {
         app.metrics.count_rejected(status.as_u16());
+        log_refusal(app, status, &message);
         json_error(status, message)
     };
 
@@ -220,12 +304,22 @@ async fn admit(
         drain_in_background(body, limit, app.config.request_timeout);
         return refuse(StatusCode::PAYLOAD_TOO_LARGE, too_large());
     }
-    let body = match tokio::time::timeout(app.config.request_timeout, read_body(body, limit)).await
-    {
-        Ok(Ok(body)) => body,
+    let declared = declared.map(|length| length as usize);
+    let read = read_body(body, limit, declared, &app.body_budget);
+    let (body, body_charge) = match tokio::time::timeout(app.config.request_timeout, read).await {
+        Ok(Ok(read)) => read,
         Ok(Err(BodyError::TooLarge(rest))) => {
             drain_in_background(rest, limit, app.config.request_timeout);
             return refuse(StatusCode::PAYLOAD_TOO_LARGE, too_large());
+        }
+        Ok(Err(BodyError::OverBudget)) => {
+            return refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "podguard is busy: request bodies being read already take its {}-byte budget (--max-buffered-bytes); retry",
+                    app.body_budget.total()
+                ),
+            );
         }
         Ok(Err(BodyError::Read(err))) => {
             return refuse(
@@ -244,9 +338,8 @@ async fn admit(
         }
     };
 
-    let permit = match tokio::time::timeout(app.config.queue_timeout, app.evaluations.acquire())
-        .await
-    {
+    let slots = Arc::clone(&app.evaluations);
+    let permit = match tokio::time::timeout(app.config.queue_timeout, slots.acquire_owned()).await {
         Ok(Ok(permit)) => permit,
         _ => {
             return refuse(
@@ -259,7 +352,12 @@ async fn admit(
         }
     };
     let failure_mode = app.config.failure_mode;
+    let evaluating = Arc::clone(app);
+    // The slot, the body and its budget go with the evaluation, not with this handler: a
+    // client that resets the stream or closes the connection drops the handler, and the
+    // evaluation it started must still count against the limit until it ends.
     let evaluated = tokio::task::spawn_blocking(move || {
+        let running = Gauge::up(&evaluating.metrics.evaluations_running);
         let started = Instant::now();
         let result = admission::review(
             &policy.module,
@@ -268,10 +366,13 @@ async fn admit(
             endpoint,
             failure_mode,
         );
+        // The gauge goes down before the slot is free, so it never counts more
+        // evaluations than there are slots.
+        drop(running);
+        drop((permit, body, body_charge));
         (result, started.elapsed())
     })
     .await;
-    drop(permit);
 
     let (result, evaluation_time) = match evaluated {
         Ok(done) => done,
@@ -329,10 +430,7 @@ async fn admit(
                 answer.review.to_string(),
             )
         }
-        Err(err) => {
-            tracing::info!(policy = %policy_name, error = %err, "malformed AdmissionReview");
-            refuse(StatusCode::BAD_REQUEST, err.to_string())
-        }
+        Err(err) => refuse(StatusCode::BAD_REQUEST, err.to_string()),
     }
 }
 

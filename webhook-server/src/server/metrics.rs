@@ -71,6 +71,19 @@ pub struct RequestLabels {
     pub mutated: bool,
 }
 
+/// What the server knows only at render time: its connections and buffers.
+#[derive(Debug, Default)]
+pub struct Live {
+    /// Connections open now.
+    pub open_connections: usize,
+    /// Body bytes buffered now.
+    pub buffered_body_bytes: usize,
+    /// Connections closed for idleness so far.
+    pub closed_idle: u64,
+    /// Connections dropped for unread responses so far.
+    pub closed_stalled: u64,
+}
+
 /// Everything `/metrics` shows.
 #[derive(Default)]
 pub struct Metrics {
@@ -82,6 +95,8 @@ pub struct Metrics {
     pub evaluation_duration: Histogram,
     /// Requests being handled now.
     pub in_flight: AtomicI64,
+    /// Evaluations running now, whether or not their client is still there.
+    pub evaluations_running: AtomicI64,
     /// Certificate reloads that swapped in a new certificate.
     pub tls_reloads: AtomicU64,
     /// Certificate reloads that failed (the old certificate kept serving).
@@ -110,7 +125,7 @@ impl Metrics {
     }
 
     /// The text exposition; `restarts` lists each policy's discarded instances.
-    pub fn render(&self, restarts: &[(String, u64)]) -> String {
+    pub fn render(&self, restarts: &[(String, u64)], live: &Live) -> String {
         let mut out = String::new();
         out.push_str("# HELP podguard_admission_requests_total Admission requests answered, by policy, endpoint, verdict and mutation.\n");
         out.push_str("# TYPE podguard_admission_requests_total counter\n");
@@ -156,6 +171,45 @@ impl Metrics {
             "podguard_in_flight_requests {}",
             self.in_flight.load(Ordering::Relaxed)
         );
+        out.push_str("# HELP podguard_evaluations_running Evaluations running now, including those whose client has gone.\n");
+        out.push_str("# TYPE podguard_evaluations_running gauge\n");
+        let _ = writeln!(
+            out,
+            "podguard_evaluations_running {}",
+            self.evaluations_running.load(Ordering::Relaxed)
+        );
+        let gauges = [
+            (
+                "podguard_open_connections",
+                "Client connections open now.",
+                "gauge",
+                live.open_connections as u64,
+            ),
+            (
+                "podguard_buffered_body_bytes",
+                "Bytes of request bodies held now (bounded by --max-buffered-bytes).",
+                "gauge",
+                live.buffered_body_bytes as u64,
+            ),
+            (
+                "podguard_idle_connections_closed_total",
+                "Connections closed after sitting idle.",
+                "counter",
+                live.closed_idle,
+            ),
+            (
+                "podguard_stalled_connections_dropped_total",
+                "Connections dropped because their client did not read a response within --write-timeout.",
+                "counter",
+                live.closed_stalled,
+            ),
+        ];
+        for (name, help, kind, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
         out.push_str("# HELP podguard_wasm_instance_restarts_total Policy instances discarded after a trap, timeout or memory cap.\n");
         out.push_str("# TYPE podguard_wasm_instance_restarts_total counter\n");
         for (policy, count) in restarts {
