@@ -114,6 +114,10 @@ pub struct AuditCommand {
     /// Evaluation threads (default: one per core).
     #[arg(long, short = 'j', env = "PODGUARD_AUDIT_JOBS")]
     pub jobs: Option<usize>,
+    /// The most one input (a file, or stdin) may hold, in bytes; a larger one is an error
+    /// (exit 2), read no further.
+    #[arg(long, env = "PODGUARD_MAX_INPUT_BYTES", default_value_t = crate::audit::input::DEFAULT_MAX_INPUT_BYTES)]
+    pub max_input_bytes: u64,
     /// Wasm limits.
     #[command(flatten)]
     pub host: HostArgs,

@@ -31,13 +31,20 @@ pub enum Verdict {
     Denied,
 }
 
+/// The largest AdmissionReview `eval` reads: the server's default body limit, with room.
+/// An input with no end (`/dev/zero`) would otherwise be read into memory until it ran out.
+pub const MAX_REVIEW_BYTES: u64 = 64 * 1024 * 1024;
+
 /// Evaluates one review and writes the AdmissionReview response to `out`.
 pub fn run(args: &EvalArgs, out: &mut dyn std::io::Write) -> anyhow::Result<Verdict> {
     let body = match args.review.as_deref() {
-        None => read_stdin()?,
-        Some(path) if path.as_os_str() == "-" => read_stdin()?,
-        Some(path) => std::fs::read(path)
-            .with_context(|| format!("while reading the AdmissionReview {}", path.display()))?,
+        None => read_capped(std::io::stdin().lock(), "stdin")?,
+        Some(path) if path.as_os_str() == "-" => read_capped(std::io::stdin().lock(), "stdin")?,
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("while reading the AdmissionReview {}", path.display()))?;
+            read_capped(file, &path.display().to_string())?
+        }
     };
     let runtime = Runtime::new(args.host.clone())?;
     let policy = load_policy(&runtime, "policy", &args.policy, args.settings.as_deref())?;
@@ -58,10 +65,16 @@ pub fn run(args: &EvalArgs, out: &mut dyn std::io::Write) -> anyhow::Result<Verd
     })
 }
 
-fn read_stdin() -> anyhow::Result<Vec<u8>> {
+fn read_capped(reader: impl std::io::Read, name: &str) -> anyhow::Result<Vec<u8>> {
     let mut body = Vec::new();
-    std::io::stdin()
+    reader
+        .take(MAX_REVIEW_BYTES + 1)
         .read_to_end(&mut body)
-        .context("while reading the AdmissionReview from stdin")?;
+        .with_context(|| format!("while reading the AdmissionReview from {name}"))?;
+    if body.len() as u64 > MAX_REVIEW_BYTES {
+        anyhow::bail!(
+            "{name} holds more than {MAX_REVIEW_BYTES} bytes; an AdmissionReview is a few kilobytes (kube-apiserver sends at most a few megabytes): pass the review file"
+        );
+    }
     Ok(body)
 }

@@ -133,6 +133,7 @@ fn audit(cmd: podguard_server::cli::AuditCommand) -> ExitCode {
         },
         progress: !cmd.no_progress && std::io::stderr().is_terminal(),
         jobs: cmd.jobs.unwrap_or(0),
+        max_input_bytes: cmd.max_input_bytes,
         host: cmd.host.to_config(),
     };
     let stdout = std::io::stdout();

@@ -89,8 +89,14 @@ impl Fixer {
         .map_err(|message| error(format!("{message}; nothing was written")))?;
         let (new_text, fix) = rewritten;
         write_in_place(path, &new_text).map_err(|err| {
+            let hint = match err.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    "; check the permissions of the file and its directory"
+                }
+                _ => "",
+            };
             error(format!(
-                "cannot write the fixes: {err}; check the file's permissions"
+                "cannot write the fixes: {err}{hint}; nothing was written"
             ))
         })?;
         Ok(Some(fix))
@@ -239,26 +245,34 @@ fn json_indent(text: &str) -> String {
 
 /// Replaces the file through a temporary file in the same directory, keeping its
 /// permissions, so a crash never leaves half a manifest.
+/// Replaces `path` with `text` atomically: a temporary file created exclusively, under a
+/// random name, in the same directory (never through a name someone else could plant a
+/// link at), then renamed over the original. A symbolic link is never written through:
+/// the link would be replaced by a file, or the fix would land outside the audited tree.
 fn write_in_place(path: &Path, text: &str) -> std::io::Result<()> {
-    let permissions = std::fs::metadata(path)?.permissions();
+    let own = std::fs::symlink_metadata(path)?;
+    if own.file_type().is_symlink() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is a symbolic link, and --fix does not write through links; run --fix on the file it points to",
+        ));
+    }
+    if !own.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "it is not a regular file",
+        ));
+    }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
     let dir = dir.unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = dir.join(format!(".{name}.podguard-fix.{}", std::process::id()));
-    let result = (|| {
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(text.as_bytes())?;
-        file.sync_all()?;
-        std::fs::set_permissions(&temporary, permissions)?;
-        std::fs::rename(&temporary, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&temporary);
-    }
-    result
+    let mut temporary = tempfile::Builder::new()
+        .prefix(".podguard-fix-")
+        .tempfile_in(dir)?;
+    temporary.write_all(text.as_bytes())?;
+    temporary.as_file().sync_all()?;
+    std::fs::set_permissions(temporary.path(), own.permissions())?;
+    temporary.persist(path).map_err(|err| err.error)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 //! documents as they are read, JSON values and the items of lists located by byte offset.
 //! Parsing the documents themselves happens in the workers, in parallel.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -10,77 +10,180 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::model::{InputError, InputName, Origin, UnitBody};
-use super::yaml::StreamSplitter;
+use super::yaml::{self, StreamSplitter};
 
 /// Extensions read when walking a directory.
 const EXTENSIONS: [&str; 3] = ["yaml", "yml", "json"];
 
+/// The most one input (a file, or stdin) may hold unless `--max-input-bytes` says more.
+/// A manifest stream is rarely above a few megabytes; a `kubectl get -A -o yaml` dump of a
+/// large cluster can reach a hundred.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 256 * 1024 * 1024;
+
 /// Sends every unit of `inputs`, in order, to `send`. `-` is stdin. Errors become
 /// [`UnitBody::Error`] units and reading goes on with the next input.
+///
+/// A directory is walked for regular `.yaml`, `.yml` and `.json` files; symbolic links to
+/// files are read, links to directories are not followed (as `kubectl apply -R`), and a
+/// link that leads nowhere, or to something that is not a regular file (a FIFO, a device),
+/// is an error. Each input is read up to `max_bytes`. An input that holds no document at
+/// all is an error too: an empty stdin is what a failed `helm template | podguard audit -`
+/// sends.
 pub fn read_inputs(
     inputs: &[PathBuf],
     file_done_markers: bool,
+    max_bytes: u64,
     send: &mut dyn FnMut(UnitBody) -> bool,
 ) {
     for input in inputs {
-        if input.as_os_str() == "-" {
-            let stdin = std::io::stdin();
-            if !read_stream(Arc::new(InputName::Stdin), stdin.lock(), false, send) {
-                return;
-            }
-            continue;
-        }
-        let files = match collect_files(input) {
-            Ok(files) => files,
-            Err(message) => {
-                if !send(UnitBody::Error(InputError {
-                    input: input.display().to_string(),
-                    line: None,
-                    message,
-                })) {
-                    return;
-                }
-                continue;
-            }
+        let mut sent_any = false;
+        let mut counting = |unit: UnitBody| {
+            sent_any |= matches!(
+                unit,
+                UnitBody::Yaml { .. }
+                    | UnitBody::YamlItem { .. }
+                    | UnitBody::Json { .. }
+                    | UnitBody::Error(_)
+            );
+            send(unit)
         };
-        for file in files {
-            let name = Arc::new(InputName::File(file.clone()));
-            let keep_going = match std::fs::File::open(&file) {
-                Ok(handle) => {
-                    let json_by_name = file
-                        .extension()
-                        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-                    read_stream(
-                        Arc::clone(&name),
-                        BufReader::with_capacity(64 * 1024, handle),
-                        json_by_name,
-                        send,
-                    )
-                }
-                Err(err) => send(UnitBody::Error(InputError {
-                    input: file.display().to_string(),
-                    line: None,
-                    message: format!("cannot open it: {err}; check the path and its permissions"),
-                })),
+        let keep_going = if input.as_os_str() == "-" {
+            let stdin = std::io::stdin();
+            let reader = BufReader::with_capacity(64 * 1024, Capped::new(stdin.lock(), max_bytes));
+            read_stream(Arc::new(InputName::Stdin), reader, false, &mut counting)
+        } else {
+            read_argument(input, file_done_markers, max_bytes, &mut counting)
+        };
+        if !keep_going {
+            return;
+        }
+        if !sent_any {
+            let message = if input.as_os_str() == "-" {
+                "stdin was empty: nothing was audited; if a command feeds the pipe (helm template, kubectl kustomize), check that it succeeded".to_owned()
+            } else {
+                "it holds no YAML or JSON document: nothing was audited; check that it is the file you meant".to_owned()
             };
-            if !keep_going {
-                return;
-            }
-            if file_done_markers && !send(UnitBody::FileDone(name)) {
+            let input = if input.as_os_str() == "-" {
+                InputName::Stdin.to_string()
+            } else {
+                input.display().to_string()
+            };
+            if !send(UnitBody::Error(InputError {
+                input,
+                line: None,
+                message,
+            })) {
                 return;
             }
         }
     }
 }
 
+/// Reads one file or directory argument.
+fn read_argument(
+    input: &Path,
+    file_done_markers: bool,
+    max_bytes: u64,
+    send: &mut dyn FnMut(UnitBody) -> bool,
+) -> bool {
+    let error = |input: &Path, message: String| {
+        UnitBody::Error(InputError {
+            input: input.display().to_string(),
+            line: None,
+            message,
+        })
+    };
+    let files = match collect_files(input) {
+        Ok(files) => files,
+        Err(message) => return send(error(input, message)),
+    };
+    for file in files {
+        let path = match file {
+            Found::File(path) => path,
+            Found::Problem(path, message) => {
+                if !send(error(&path, message)) {
+                    return false;
+                }
+                continue;
+            }
+        };
+        let name = Arc::new(InputName::File(path.clone()));
+        // Named on the command line, a pipe or a device is read as a stream (`<(helm
+        // template ...)` is a pipe); found in a directory, only regular files are.
+        let keep_going = match open_for_reading(&path, path == input) {
+            Ok(handle) => {
+                let json_by_name = path
+                    .extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+                read_stream(
+                    Arc::clone(&name),
+                    BufReader::with_capacity(64 * 1024, Capped::new(handle, max_bytes)),
+                    json_by_name,
+                    send,
+                )
+            }
+            Err(message) => send(error(&path, message)),
+        };
+        if !keep_going {
+            return false;
+        }
+        if file_done_markers && !send(UnitBody::FileDone(name)) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Opens a file to read it. Without `streams_allowed`, only a regular file is read: it is
+/// opened without blocking (a FIFO would otherwise wait for a writer forever) and checked
+/// once open, so a file swapped for something else in between is still refused.
+fn open_for_reading(path: &Path, streams_allowed: bool) -> Result<std::fs::File, String> {
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    if !streams_allowed {
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options
+        .open(path)
+        .map_err(|err| format!("cannot open it: {err}; check the path and its permissions"))?;
+    let kind = file
+        .metadata()
+        .map_err(|err| format!("cannot read it: {err}"))?
+        .file_type();
+    if kind.is_file() || streams_allowed {
+        return Ok(file);
+    }
+    let what = if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else if kind.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(format!(
+        "it is {what}, not a manifest file; only regular files are read from directories (name it on the command line to read it as a stream)"
+    ))
+}
+
+/// What walking a directory found.
+enum Found {
+    /// A file to read.
+    File(PathBuf),
+    /// An entry that looks like a manifest but cannot be read as one.
+    Problem(PathBuf, String),
+}
+
 /// The files an argument names: itself, or every `.yaml`/`.yml`/`.json` below a
 /// directory, depth first in name order, so runs are reproducible.
-fn collect_files(input: &Path) -> Result<Vec<PathBuf>, String> {
+fn collect_files(input: &Path) -> Result<Vec<Found>, String> {
     let metadata = std::fs::metadata(input).map_err(|err| {
         format!("cannot read it: {err}; pass an existing file or directory, or - for stdin")
     })?;
     if !metadata.is_dir() {
-        return Ok(vec![input.to_owned()]);
+        return Ok(vec![Found::File(input.to_owned())]);
     }
     let mut files = Vec::new();
     walk(input, &mut files)?;
@@ -93,7 +196,7 @@ fn collect_files(input: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
+fn walk(dir: &Path, files: &mut Vec<Found>) -> Result<(), String> {
     let entries =
         std::fs::read_dir(dir).map_err(|err| format!("cannot list {}: {err}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries
@@ -106,22 +209,85 @@ fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), String> {
             .file_name()
             .and_then(|n| n.to_str())
             .unwrap_or_default();
-        match std::fs::metadata(&path).map(|m| m.is_dir()) {
+        let wanted = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)));
+        // The entry itself: a link is judged by what it is, never walked through.
+        let Ok(own) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if own.is_dir() {
             // Hidden directories (.git, .terraform) hold no manifests to audit.
-            Ok(true) if !name.starts_with('.') => walk(&path, files)?,
-            Ok(false) => {
-                let wanted = path
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| EXTENSIONS.iter().any(|x| e.eq_ignore_ascii_case(x)));
-                if wanted {
-                    files.push(path);
-                }
+            if !name.starts_with('.') {
+                walk(&path, files)?;
             }
-            _ => {}
+            continue;
         }
+        if !wanted {
+            continue;
+        }
+        if own.file_type().is_symlink() {
+            match std::fs::metadata(&path) {
+                Err(err) => files.push(Found::Problem(
+                    path,
+                    format!(
+                        "it is a symbolic link that leads nowhere ({err}); fix or remove the link"
+                    ),
+                )),
+                // Directories behind links are not followed (as `kubectl apply -R`): a
+                // link can lead out of the tree, or back into it forever.
+                Ok(target) if target.is_dir() => {}
+                Ok(_) => files.push(Found::File(path)),
+            }
+            continue;
+        }
+        files.push(Found::File(path));
     }
     Ok(())
+}
+
+/// A reader that fails once more than `limit` bytes have been read from it: an input
+/// with no end (`/dev/zero`, a generator) would otherwise be held in memory whole.
+struct Capped<R> {
+    inner: R,
+    remaining: u64,
+    limit: u64,
+}
+
+impl<R> Capped<R> {
+    fn new(inner: R, limit: u64) -> Capped<R> {
+        Capped {
+            inner,
+            remaining: limit,
+            limit,
+        }
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.remaining == 0 {
+            // One more byte tells a stream that ends exactly at the limit from a longer one.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::new(
+                    std::io::ErrorKind::FileTooLarge,
+                    format!(
+                        "it is larger than {} bytes (--max-input-bytes); split it into smaller files, or raise the limit",
+                        self.limit
+                    ),
+                )),
+            };
+        }
+        let room = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buf[..room])?;
+        self.remaining -= read as u64;
+        Ok(read)
+    }
 }
 
 /// Reads one stream: JSON (by extension or because it starts with `{` or `[`) is read
@@ -150,6 +316,13 @@ fn read_stream(
 }
 
 fn read_error(name: &InputName, err: &std::io::Error) -> UnitBody {
+    if err.kind() == std::io::ErrorKind::FileTooLarge {
+        return UnitBody::Error(InputError {
+            input: name.to_string(),
+            line: None,
+            message: err.to_string(),
+        });
+    }
     let hint = if err.kind() == std::io::ErrorKind::InvalidData {
         "it is not UTF-8 text; save it as UTF-8"
     } else {
@@ -186,12 +359,39 @@ fn send_yaml(
         let Some(content_line) = owned.segment.content_line else {
             continue;
         };
+        let helm_source: Option<Arc<str>> = owned.segment.helm_source.map(Arc::from);
+        // A list's items go out one by one, each parsed on its own by a worker, as
+        // documents are: parsing a large list whole would hold every item's tree at once.
+        if let Some(list) = yaml::split_block_list(&owned.text, owned.segment.first_line) {
+            let implied = implied_item_type(list.api_version.as_deref(), &list.kind).map(Arc::new);
+            let mut text = owned.text;
+            text.shrink_to_fit();
+            let shared = Arc::new(text);
+            for (index, item) in list.items.into_iter().enumerate() {
+                let unit = UnitBody::YamlItem {
+                    origin: Origin {
+                        input: Arc::clone(&name),
+                        document,
+                        item: Some(index),
+                        line: item.content_line,
+                        helm_source: helm_source.clone(),
+                    },
+                    document: Arc::clone(&shared),
+                    item,
+                    implied_type: implied.clone(),
+                };
+                if !send(unit) {
+                    return false;
+                }
+            }
+            continue;
+        }
         let origin = Origin {
             input: Arc::clone(&name),
             document,
             item: None,
             line: content_line,
-            helm_source: owned.segment.helm_source.map(Arc::from),
+            helm_source,
         };
         let unit = UnitBody::Yaml {
             origin,

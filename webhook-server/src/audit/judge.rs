@@ -191,7 +191,18 @@ impl Judge<'_> {
                 origin,
                 text,
                 first_line,
-            } => self.yaml_document(origin, &text, first_line, buffer),
+            } => self.yaml_document(origin, &text, first_line, None, buffer),
+            UnitBody::YamlItem {
+                origin,
+                document,
+                item,
+                implied_type,
+            } => {
+                let text = item.text(&document);
+                drop(document);
+                let first_line = item.first_line;
+                self.yaml_document(origin, &text, first_line, implied_type.as_deref(), buffer)
+            }
         };
         Judged {
             seq: unit.seq,
@@ -204,6 +215,7 @@ impl Judge<'_> {
         origin: Origin,
         text: &str,
         first_line: usize,
+        implied: Option<&(String, String)>,
         buffer: &mut Vec<u8>,
     ) -> Vec<Item> {
         // Most manifests transcode straight to JSON; the rest take serde-saphyr's path.
@@ -219,7 +231,7 @@ impl Judge<'_> {
                 first_line,
                 lines: lines.as_ref(),
             };
-            return self.yaml_as_json(origin, source, &json, found, buffer);
+            return self.yaml_as_json(origin, source, &json, found, implied, buffer);
         }
         let value: Value = match serde_saphyr::from_str(text) {
             Ok(value) => value,
@@ -288,7 +300,7 @@ impl Judge<'_> {
                     prefix: String::new(),
                     index: None,
                 };
-                vec![self.object(Object::Value(&value), origin, None, Some(span), buffer)]
+                vec![self.object(Object::Value(&value), origin, implied, Some(span), buffer)]
             }
         }
     }
@@ -301,6 +313,7 @@ impl Judge<'_> {
         source: YamlSource,
         json: &str,
         found: yaml::Transcoded,
+        implied: Option<&(String, String)>,
         buffer: &mut Vec<u8>,
     ) -> Vec<Item> {
         let span = |prefix: String| TextSpan {
@@ -347,7 +360,7 @@ impl Judge<'_> {
         vec![self.object(
             Object::Raw(json),
             origin,
-            None,
+            implied,
             Some(span(String::new())),
             buffer,
         )]

@@ -85,6 +85,8 @@ pub struct AuditOptions {
     pub progress: bool,
     /// Evaluation threads; 0 is one per core.
     pub jobs: usize,
+    /// The most one input (a file, or stdin) may hold.
+    pub max_input_bytes: u64,
     /// Wasm host limits.
     pub host: HostConfig,
 }
@@ -106,6 +108,7 @@ impl Default for AuditOptions {
             color: false,
             progress: false,
             jobs: 0,
+            max_input_bytes: input::DEFAULT_MAX_INPUT_BYTES,
             host: HostConfig::default(),
         }
     }
@@ -355,6 +358,7 @@ pub fn run(
         let inputs = &options.inputs;
         let cluster_ref = cluster.as_ref();
         let file_done = fix_mode == FixMode::Write;
+        let max_input_bytes = options.max_input_bytes;
         scope.spawn(move || {
             let mut seq = 0u64;
             let mut send = |body: UnitBody| -> bool {
@@ -367,7 +371,7 @@ pub fn run(
             };
             match cluster_ref {
                 Some(cluster) => cluster.read(&mut send),
-                None => input::read_inputs(inputs, file_done, &mut send),
+                None => input::read_inputs(inputs, file_done, max_input_bytes, &mut send),
             }
         });
         for _ in 0..jobs {

@@ -93,6 +93,19 @@ pub enum UnitBody {
         /// The file line of the segment's first line.
         first_line: usize,
     },
+    /// One item of a YAML list document, cut out of the shared document text by the
+    /// worker that judges it.
+    YamlItem {
+        /// Where it is.
+        origin: Origin,
+        /// The list document (a `String` behind the `Arc`, not a `str`: moving the text
+        /// in costs no copy of what may be tens of megabytes).
+        document: Arc<String>,
+        /// Where the item is in it.
+        item: super::yaml::ListItem,
+        /// `apiVersion` and `kind` its list implies.
+        implied_type: Option<Arc<(String, String)>>,
+    },
     /// One JSON value (an object, or one item of a list), a slice of a shared buffer.
     Json {
         /// Where it is.
