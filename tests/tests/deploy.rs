@@ -302,3 +302,60 @@ fn base_and_kubewarden_render() {
         check_types(dir, &objects);
     }
 }
+
+/// The webhook port is narrowed to kube-apiserver's range by one setting: the
+/// `apiserverCIDR` of a local-config ConfigMap in the overlay that enables
+/// `components/apiserver-ipblock`. Without the setting the render fails rather than
+/// leaving a placeholder in the NetworkPolicy.
+#[test]
+fn the_apiserver_range_narrows_the_webhook_port() {
+    // Kustomize takes only relative paths to other kustomizations: the overlay lives in
+    // the repository's target directory.
+    let parent = repo().join("target");
+    std::fs::create_dir_all(&parent).unwrap();
+    let dir = tempfile::tempdir_in(&parent).unwrap();
+    let up = "../".repeat(dir.path().strip_prefix(repo()).unwrap().components().count());
+    let kustomization = |with_setting: bool| {
+        format!(
+            "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {up}deploy/overlays/production\n{}components:\n  - {up}deploy/components/apiserver-ipblock\n",
+            if with_setting { "  - network.yaml\n" } else { "" }
+        )
+    };
+    std::fs::write(
+        dir.path().join("network.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podguard-network\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\ndata:\n  apiserverCIDR: 10.20.0.0/24\n",
+    )
+    .unwrap();
+    let relative = dir.path().strip_prefix(repo()).unwrap().to_string_lossy().into_owned();
+
+    std::fs::write(dir.path().join("kustomization.yaml"), kustomization(true)).unwrap();
+    let objects = render(&relative);
+    let policy = objects
+        .iter()
+        .find(|o| o["kind"] == "NetworkPolicy" && o["metadata"]["name"] == "podguard-webhook")
+        .expect("the webhook NetworkPolicy");
+    assert_eq!(
+        policy["spec"]["ingress"][0]["from"],
+        serde_json::json!([{"ipBlock": {"cidr": "10.20.0.0/24"}}]),
+        "{policy}"
+    );
+    typed::<NetworkPolicy>(policy).unwrap();
+    assert!(
+        !objects
+            .iter()
+            .any(|o| o["metadata"]["name"] == "podguard-network"),
+        "the setting is local to kustomize, never applied"
+    );
+
+    std::fs::write(dir.path().join("kustomization.yaml"), kustomization(false)).unwrap();
+    let output = Command::new(kubectl())
+        .args(["kustomize", &dir.path().to_string_lossy()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success(), "rendered without the setting");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("podguard-network") && stderr.contains("apiserverCIDR"),
+        "the error names the missing setting: {stderr}"
+    );
+}
