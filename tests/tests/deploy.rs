@@ -314,11 +314,21 @@ fn the_apiserver_range_narrows_the_webhook_port() {
     let parent = repo().join("target");
     std::fs::create_dir_all(&parent).unwrap();
     let dir = tempfile::tempdir_in(&parent).unwrap();
-    let up = "../".repeat(dir.path().strip_prefix(repo()).unwrap().components().count());
+    let up = "../".repeat(
+        dir.path()
+            .strip_prefix(repo())
+            .unwrap()
+            .components()
+            .count(),
+    );
     let kustomization = |with_setting: bool| {
         format!(
             "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {up}deploy/overlays/production\n{}components:\n  - {up}deploy/components/apiserver-ipblock\n",
-            if with_setting { "  - network.yaml\n" } else { "" }
+            if with_setting {
+                "  - network.yaml\n"
+            } else {
+                ""
+            }
         )
     };
     std::fs::write(
@@ -326,7 +336,12 @@ fn the_apiserver_range_narrows_the_webhook_port() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: podguard-network\n  annotations:\n    config.kubernetes.io/local-config: \"true\"\ndata:\n  apiserverCIDR: 10.20.0.0/24\n",
     )
     .unwrap();
-    let relative = dir.path().strip_prefix(repo()).unwrap().to_string_lossy().into_owned();
+    let relative = dir
+        .path()
+        .strip_prefix(repo())
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
 
     std::fs::write(dir.path().join("kustomization.yaml"), kustomization(true)).unwrap();
     let objects = render(&relative);
