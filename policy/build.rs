@@ -5,14 +5,28 @@
 
 use std::{env, fs, path::PathBuf};
 
-// The settings module is compiled here too, so an organisation's requirements file that
-// does not validate fails the build with the field named, instead of failing at admission.
+// The settings module is compiled here too, with the checks (which own their options) and
+// what they read, so an organisation's requirements file that does not validate fails the
+// build with the field named, instead of failing at admission.
+#[allow(
+    dead_code,
+    unused_imports,
+    reason = "the build script uses only the validation entry points"
+)]
+#[path = "src/checks/mod.rs"]
+mod checks;
 #[allow(
     dead_code,
     reason = "the build script uses only the validation entry points"
 )]
 #[path = "src/glob.rs"]
 mod glob;
+#[allow(
+    dead_code,
+    reason = "the build script uses only the validation entry points"
+)]
+#[path = "src/object.rs"]
+mod object;
 #[allow(
     dead_code,
     reason = "the build script uses only the validation entry points"
@@ -32,7 +46,13 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("requirements.yaml"));
     println!("cargo::rerun-if-changed={}", path.display());
-    for module in ["src/settings.rs", "src/quantity.rs", "src/glob.rs"] {
+    for module in [
+        "src/settings.rs",
+        "src/quantity.rs",
+        "src/glob.rs",
+        "src/object.rs",
+        "src/checks",
+    ] {
         println!("cargo::rerun-if-changed={module}");
     }
 

@@ -18,8 +18,8 @@ use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion};
 use podguard_bench::requests::Workload;
-use podguard_server::admission::{self, Endpoint, FailureMode};
-use podguard_server::host::{HostConfig, PolicyModule, Runtime};
+use podguard_host::admission::{self, Endpoint, FailureMode};
+use podguard_host::{HostConfig, PolicyModule, Runtime};
 use serde_json::Value;
 
 const SETTINGS: &str = "{}";

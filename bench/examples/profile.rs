@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 use podguard_bench::requests::Workload;
-use podguard_server::host::{HostConfig, Runtime};
+use podguard_host::{HostConfig, Runtime};
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Build {

@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use podguard_server::admission::{parse_review, validate_payload};
+use podguard_host::admission::{parse_review, validate_payload};
 use serde_json::value::RawValue;
 
 #[derive(serde::Deserialize)]

@@ -12,7 +12,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use podguard_server::audit::yaml::{
+use podguard_audit::yaml::{
     LineIndex, StreamSplitter, Style, emit, split, transcode_with_lines,
 };
 use serde_json::Value;

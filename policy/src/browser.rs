@@ -19,6 +19,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use wasm_bindgen::prelude::wasm_bindgen;
 
+use crate::contract::RequestBuilder;
 use crate::object::WorkloadKind;
 use crate::request::AdmissionRequest;
 use crate::settings::{CheckId, Policy, SettingsError};
@@ -202,19 +203,19 @@ fn judge_document(policy: &Policy, line: u64, object: Value) -> Value {
     // the playground has no context, so it takes `default`, as a fresh kubeconfig does.
     let namespace = text(&metadata, "namespace").unwrap_or_else(|| "default".to_owned());
     document["namespace"] = json!(namespace);
-    let (group, version) = api_version
-        .rsplit_once('/')
-        .unwrap_or(("", api_version.as_str()));
-    let request = json!({
-        "uid": "playground",
-        "kind": {"group": group, "version": version, "kind": workload.as_str()},
-        "name": name,
-        "namespace": namespace,
-        "operation": "CREATE",
-        "object": object,
-    });
+    let object_json = serde_json::to_vec(&object).expect("JSON values serialise");
+    let mut request_json = Vec::with_capacity(object_json.len() + 256);
+    let builder = RequestBuilder::create(workload, &api_version, &object_json)
+        .uid("playground")
+        .namespace(&namespace)
+        .dry_run(false);
+    let builder = match &name {
+        Some(name) => builder.name(name),
+        None => builder,
+    };
+    builder.write_request(&mut request_json);
     let request: AdmissionRequest =
-        serde_json::from_value(request).expect("the request is built from valid parts");
+        serde_json::from_slice(&request_json).expect("the request is built from valid parts");
     let outcome: Outcome = crate::evaluate(policy, &request);
     // The request's object leaves managedFields out; the patch and the "before" YAML are
     // about the object as the user wrote it.

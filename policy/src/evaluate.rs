@@ -36,6 +36,10 @@ pub struct Outcome {
     pub violations: Vec<Violation>,
     /// Every exemption that was used.
     pub exemptions: Vec<Exemption>,
+    /// The warnings that are not a violation's line: exemptions used or ignored, checks
+    /// relaxed for this pod, lines left out.
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 /// One violation and what became of it.
@@ -50,6 +54,10 @@ pub struct Violation {
     pub container: Option<String>,
     /// The field to change, e.g. `spec.containers[0].securityContext.runAsNonRoot`.
     pub field: String,
+    /// The same field as an RFC 6901 JSON Pointer into the object, e.g.
+    /// `/spec/containers/0/securityContext/runAsNonRoot`: with the check, what identifies
+    /// the violation.
+    pub pointer: String,
     /// The full line, as it appears in messages and warnings.
     pub message: String,
     /// Whether mutate mode can fix it.
@@ -116,6 +124,7 @@ impl Outcome {
             audit_annotations: BTreeMap::new(),
             violations: Vec::new(),
             exemptions: Vec::new(),
+            notes: Vec::new(),
         }
     }
 
@@ -272,6 +281,7 @@ fn judge(
 
     let mut outcome = Outcome::allow();
     outcome.exemptions = exemptions;
+    outcome.notes = warnings.clone();
     if !outcome.exemptions.is_empty() {
         outcome.audit_annotations.insert(
             "exemptions".to_owned(),
@@ -287,10 +297,12 @@ fn judge(
     let violations: Vec<&Finding> = first_pass.iter().filter(|f| !f.advisory).collect();
     if let Some(reason) = tolerated {
         if !violations.is_empty() {
-            warnings.push(format!(
+            let header = format!(
                 "podguard: {} existing violation(s) allowed because {reason}:",
                 violations.len()
-            ));
+            );
+            outcome.notes.push(header.clone());
+            warnings.push(header);
         }
         let lines = violations.iter().map(|finding| finding.render(subject));
         extend_capped(&mut warnings, lines, "existing violations");
@@ -463,6 +475,7 @@ fn violation(
         mode: policy.mode(finding.check),
         container: finding.container.clone(),
         field: finding.path.to_string(),
+        pointer: finding.path.pointer(),
         message: finding.render(subject),
         fixable: finding.is_fixable(),
         disposition,

@@ -25,6 +25,8 @@
 #[cfg(feature = "browser")]
 pub mod browser;
 pub mod checks;
+pub mod contract;
+pub mod docs;
 pub mod evaluate;
 pub mod glob;
 pub mod object;
@@ -41,6 +43,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
+pub use checks::Definition;
 pub use evaluate::{
     Disposition, ExemptedBy, Exemption, Outcome, Violation, evaluate, evaluate_object,
 };

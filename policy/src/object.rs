@@ -53,6 +53,32 @@ impl WorkloadKind {
         WorkloadKind::from_group_kind(group, kind)
     }
 
+    /// Its API group (`""` for the core group).
+    pub fn group(self) -> &'static str {
+        match self {
+            WorkloadKind::Pod | WorkloadKind::ReplicationController => "",
+            WorkloadKind::Deployment
+            | WorkloadKind::ReplicaSet
+            | WorkloadKind::StatefulSet
+            | WorkloadKind::DaemonSet => "apps",
+            WorkloadKind::Job | WorkloadKind::CronJob => "batch",
+        }
+    }
+
+    /// Its resource, as an AdmissionRequest's `resource.resource` names it.
+    pub fn resource(self) -> &'static str {
+        match self {
+            WorkloadKind::Pod => "pods",
+            WorkloadKind::Deployment => "deployments",
+            WorkloadKind::ReplicaSet => "replicasets",
+            WorkloadKind::StatefulSet => "statefulsets",
+            WorkloadKind::DaemonSet => "daemonsets",
+            WorkloadKind::Job => "jobs",
+            WorkloadKind::CronJob => "cronjobs",
+            WorkloadKind::ReplicationController => "replicationcontrollers",
+        }
+    }
+
     /// The kind's name as Kubernetes spells it.
     pub fn as_str(self) -> &'static str {
         match self {

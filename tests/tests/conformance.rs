@@ -3,9 +3,9 @@
 
 use base64::Engine as _;
 use podguard_conformance::{Expected, Fixture, assert_all_conform, check, fixtures, policy_module};
+use podguard_host::admission::{self, Endpoint, FailureMode};
+use podguard_host::{HostConfig, PolicyModule, Runtime};
 use podguard_policy::ValidationResponse;
-use podguard_server::admission::{self, Endpoint, FailureMode};
-use podguard_server::host::{HostConfig, PolicyModule, Runtime};
 
 fn load_module(runtime: &Runtime) -> PolicyModule {
     let bytes = std::fs::read(policy_module()).expect("the module was built");

@@ -5,21 +5,25 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::host::HostConfig;
+use podguard_audit::model::FailOn;
+use podguard_audit::report::OutputFormat;
+use podguard_host::admission::FailureMode;
+
+use crate::server::PolicySource;
 
 /// podguard: a workload-hardening admission policy, run as a webhook, an audit or a
 /// one-off evaluation.
 #[derive(Debug, Parser)]
 #[command(name = "podguard", version, about)]
-pub struct Cli {
+pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
-    pub command: Command,
+    pub(crate) command: Command,
 }
 
 /// The subcommands.
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Serve the admission webhook over HTTPS (HTTP/1.1 and HTTP/2).
     Serve(ServeCommand),
     /// Embed Kubewarden policy metadata into a module, as `kwctl annotate` does.
@@ -55,104 +59,77 @@ pub enum Command {
   podguard audit manifests/ --fix                 # write those changes into the files
 
 Exit codes: 0 no finding at or above --fail-on, 1 findings, 2 usage or input errors.")]
-pub struct AuditCommand {
+pub(crate) struct AuditCommand {
     /// Files or directories to audit (directories recursively: .yaml, .yml, .json);
     /// `-` reads stdin. Multi-document YAML, JSON, and `kind: List` are all read.
     #[arg(value_name = "PATH")]
-    pub inputs: Vec<PathBuf>,
+    pub(crate) inputs: Vec<PathBuf>,
     /// Audit the workloads of a live cluster (kubeconfig as kubectl resolves it:
     /// --kubeconfig, KUBECONFIG, ~/.kube/config, or the pod's service account).
     #[arg(long)]
-    pub cluster: bool,
+    pub(crate) cluster: bool,
     /// Kubeconfig file to use with --cluster.
     #[arg(long, requires = "cluster")]
-    pub kubeconfig: Option<PathBuf>,
+    pub(crate) kubeconfig: Option<PathBuf>,
     /// Kubeconfig context to use with --cluster (default: the current context).
     #[arg(long, requires = "cluster")]
-    pub context: Option<String>,
+    pub(crate) context: Option<String>,
     /// Only this namespace. With files, objects that set no namespace are taken to be in
     /// it, as `kubectl apply -n` would place them.
     #[arg(long, short = 'n')]
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
     /// Objects per list call with --cluster (the API server pages with `continue`).
     #[arg(long, default_value_t = 500, requires = "cluster")]
-    pub page_size: u32,
+    pub(crate) page_size: u32,
     /// The policy module (.wasm); default: the release build under ./target (or under the
     /// target directory this binary was built into).
     #[arg(long, env = "PODGUARD_POLICY")]
-    pub policy: Option<PathBuf>,
+    pub(crate) policy: Option<PathBuf>,
     /// Runtime settings, YAML or JSON, layered over the module's embedded requirements.
     #[arg(long, env = "PODGUARD_SETTINGS")]
-    pub settings: Option<PathBuf>,
+    pub(crate) settings: Option<PathBuf>,
     /// Report format.
     #[arg(long, short = 'o', value_enum, default_value = "table")]
-    pub output: AuditOutput,
+    pub(crate) output: OutputFormat,
     /// The lowest mode whose findings fail the audit (exit 1): `enforce` counts checks in
     /// enforce and mutate mode, `warn` counts warn-mode checks too, `never` none.
     #[arg(long, value_enum, default_value = "enforce")]
-    pub fail_on: FailOnArg,
+    pub(crate) fail_on: FailOn,
     /// Show, per workload, what mutate mode would change (YAML diff and JSON Patch).
     #[arg(long)]
-    pub show_fix: bool,
+    pub(crate) show_fix: bool,
     /// Write mutate mode's changes into the files the workloads came from (not stdin,
     /// not --cluster). Other documents, their order and comments between them are kept.
     #[arg(long)]
-    pub fix: bool,
+    pub(crate) fix: bool,
     /// With --cluster: create or update the PolicyReports in the cluster (server-side
     /// apply) and delete the ones this audit no longer produces.
     #[arg(long, requires = "cluster")]
-    pub write_reports: bool,
+    pub(crate) write_reports: bool,
     /// Field manager for --write-reports.
     #[arg(long, default_value = "podguard", requires = "write_reports")]
-    pub field_manager: String,
+    pub(crate) field_manager: String,
     /// Colour the table: `auto` when stdout is a terminal and NO_COLOR is unset.
     #[arg(long, value_enum, default_value = "auto")]
-    pub color: ColorChoice,
+    pub(crate) color: ColorChoice,
     /// Never show the progress bar (it only shows on a terminal anyway).
     #[arg(long)]
-    pub no_progress: bool,
+    pub(crate) no_progress: bool,
     /// Evaluation threads (default: one per core).
     #[arg(long, short = 'j', env = "PODGUARD_AUDIT_JOBS")]
-    pub jobs: Option<usize>,
+    pub(crate) jobs: Option<usize>,
     /// The most one input (a file, or stdin) may hold, in bytes; a larger one is an error
     /// (exit 2), read no further.
-    #[arg(long, env = "PODGUARD_MAX_INPUT_BYTES", default_value_t = crate::audit::input::DEFAULT_MAX_INPUT_BYTES)]
-    pub max_input_bytes: u64,
+    #[arg(long, env = "PODGUARD_MAX_INPUT_BYTES", default_value_t = podguard_audit::input::DEFAULT_MAX_INPUT_BYTES)]
+    pub(crate) max_input_bytes: u64,
     /// Wasm limits.
     #[command(flatten)]
-    pub host: HostArgs,
-}
-
-/// `audit --output`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum AuditOutput {
-    /// Grouped by workload, with totals by check and namespace.
-    Table,
-    /// One JSON document.
-    Json,
-    /// SARIF 2.1.0, for code-scanning UIs.
-    Sarif,
-    /// JUnit XML, one test case per workload and check.
-    Junit,
-    /// wgpolicyk8s.io/v1alpha2 PolicyReports and a ClusterPolicyReport, as YAML.
-    #[value(name = "policyreport")]
-    PolicyReport,
-}
-
-/// `audit --fail-on`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FailOnArg {
-    /// Findings of checks in enforce or mutate mode.
-    Enforce,
-    /// Findings of checks in warn mode too.
-    Warn,
-    /// No finding fails the run (for scheduled runs that write reports); errors still do.
-    Never,
+    pub(crate) host: HostArgs,
 }
 
 /// `audit --color`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
     /// When stdout is a terminal and NO_COLOR is unset.
     Auto,
     /// Always.
@@ -163,44 +140,44 @@ pub enum ColorChoice {
 
 /// `podguard eval`.
 #[derive(Debug, Args)]
-pub struct EvalCommand {
+pub(crate) struct EvalCommand {
     /// The policy module (.wasm).
     #[arg(long, env = "PODGUARD_POLICY")]
-    pub policy: PathBuf,
+    pub(crate) policy: PathBuf,
     /// Runtime settings, YAML or JSON, layered over the module's embedded requirements.
     #[arg(long, env = "PODGUARD_SETTINGS")]
-    pub settings: Option<PathBuf>,
+    pub(crate) settings: Option<PathBuf>,
     /// The AdmissionReview JSON file; `-` or nothing reads stdin.
-    pub review: Option<PathBuf>,
+    pub(crate) review: Option<PathBuf>,
     /// Wasm limits.
     #[command(flatten)]
-    pub host: HostArgs,
+    pub(crate) host: HostArgs,
 }
 
 /// `podguard serve`.
 #[derive(Debug, Args)]
-pub struct ServeCommand {
+pub(crate) struct ServeCommand {
     /// Address to listen on.
     #[arg(long, env = "PODGUARD_LISTEN", default_value = "0.0.0.0:8443")]
-    pub listen: std::net::SocketAddr,
+    pub(crate) listen: std::net::SocketAddr,
     /// A policy to serve, as NAME=MODULE.wasm or NAME=MODULE.wasm:SETTINGS.yaml; repeat for
     /// several. Served at /validate/NAME and /mutate/NAME (and /validate, /mutate when
     /// there is only one).
     #[arg(long = "policy", env = "PODGUARD_POLICIES", value_delimiter = ',', required = true, value_parser = parse_policy_spec)]
-    pub policies: Vec<PolicySpec>,
+    pub(crate) policies: Vec<PolicySource>,
     /// PEM certificate chain; reloaded when the file changes.
     #[arg(long, env = "PODGUARD_TLS_CERT", required_unless_present = "insecure")]
-    pub tls_cert: Option<PathBuf>,
+    pub(crate) tls_cert: Option<PathBuf>,
     /// PEM private key; reloaded when the file changes.
     #[arg(long, env = "PODGUARD_TLS_KEY", required_unless_present = "insecure")]
-    pub tls_key: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
     /// PEM CA bundle: when set, clients must present a certificate it signed (mutual TLS).
     #[arg(long, env = "PODGUARD_CLIENT_CA")]
-    pub client_ca: Option<PathBuf>,
+    pub(crate) client_ca: Option<PathBuf>,
     /// Serve plain HTTP instead of TLS. For local experiments only: kube-apiserver only
     /// calls webhooks over HTTPS.
     #[arg(long, conflicts_with_all = ["tls_cert", "tls_key", "client_ca"])]
-    pub insecure: bool,
+    pub(crate) insecure: bool,
     /// What to answer when a policy cannot produce a verdict (trap, timeout, memory cap).
     #[arg(
         long,
@@ -208,68 +185,57 @@ pub struct ServeCommand {
         value_enum,
         default_value = "deny"
     )]
-    pub failure_mode: FailureModeArg,
+    pub(crate) failure_mode: FailureMode,
     /// Largest request body accepted; larger ones get 413. kube-apiserver accepts request
     /// bodies up to 3 MiB, and an UPDATE's review carries the object and the stored one.
     #[arg(long, env = "PODGUARD_MAX_BODY_BYTES", default_value_t = 7 * 1024 * 1024)]
-    pub max_body_bytes: usize,
+    pub(crate) max_body_bytes: usize,
     /// The memory all request bodies being read may take together; past it, requests get
     /// 503 at once. An eighth is kept for bodies up to 256 KiB, so large bodies never
     /// lock ordinary reviews out.
     #[arg(long, env = "PODGUARD_MAX_BUFFERED_BYTES", default_value_t = 64 * 1024 * 1024)]
-    pub max_buffered_bytes: usize,
+    pub(crate) max_buffered_bytes: usize,
     /// Client connections open at once (lowered to fit the open-file limit, whose soft
     /// value is raised to the hard one at start). Near it, idle connections are closed
     /// after a second.
     #[arg(long, env = "PODGUARD_MAX_CONNECTIONS", default_value_t = 4096)]
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// How long a connection may stay open with no request. Longer than the 90 s after
     /// which kube-apiserver's client drops idle connections itself, so the client, not
     /// the server, closes them in normal operation.
     #[arg(long, env = "PODGUARD_IDLE_TIMEOUT", default_value = "120s", value_parser = parse_duration)]
-    pub idle_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
     /// How long a client may leave a response unread before its connection is dropped.
     #[arg(long, env = "PODGUARD_WRITE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub write_timeout: Duration,
+    pub(crate) write_timeout: Duration,
     /// Evaluations running at once; more wait (see --queue-timeout).
     #[arg(long, env = "PODGUARD_MAX_CONCURRENT_EVALUATIONS")]
-    pub max_concurrent_evaluations: Option<usize>,
+    pub(crate) max_concurrent_evaluations: Option<usize>,
     /// How long a request waits for an evaluation slot before it gets 503.
     #[arg(long, env = "PODGUARD_QUEUE_TIMEOUT", default_value = "1s", value_parser = parse_duration)]
-    pub queue_timeout: Duration,
+    pub(crate) queue_timeout: Duration,
     /// How long a client may take to send the request headers (and the TLS handshake).
     #[arg(long, env = "PODGUARD_HEADER_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
-    pub header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
     /// How long a client may take to send the whole request body.
     #[arg(long, env = "PODGUARD_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// On SIGTERM or SIGINT, how long in-flight requests get to finish before exit.
     #[arg(long, env = "PODGUARD_SHUTDOWN_GRACE", default_value = "25s", value_parser = parse_duration)]
-    pub shutdown_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
     /// How often the certificate and key files are checked for changes.
     #[arg(long, env = "PODGUARD_CERT_RELOAD_INTERVAL", default_value = "1s", value_parser = parse_duration)]
-    pub cert_reload_interval: Duration,
+    pub(crate) cert_reload_interval: Duration,
     /// Log format; `auto` is JSON when stderr is not a terminal.
     #[arg(long, env = "PODGUARD_LOG_FORMAT", value_enum, default_value = "auto")]
-    pub log_format: LogFormat,
+    pub(crate) log_format: LogFormat,
     /// Wasm limits.
     #[command(flatten)]
-    pub host: HostArgs,
-}
-
-/// One `--policy` value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PolicySpec {
-    /// The name in the URL path.
-    pub name: String,
-    /// The module.
-    pub module: PathBuf,
-    /// Optional settings file.
-    pub settings: Option<PathBuf>,
+    pub(crate) host: HostArgs,
 }
 
 /// Parses `NAME=MODULE.wasm[:SETTINGS]`.
-pub fn parse_policy_spec(text: &str) -> Result<PolicySpec, String> {
+pub(crate) fn parse_policy_spec(text: &str) -> Result<PolicySource, String> {
     let (name, rest) = text.split_once('=').ok_or_else(|| {
         format!("{text:?}: write NAME=MODULE.wasm or NAME=MODULE.wasm:SETTINGS.yaml")
     })?;
@@ -289,25 +255,16 @@ pub fn parse_policy_spec(text: &str) -> Result<PolicySpec, String> {
     if module.is_empty() {
         return Err(format!("{text:?}: the module path is empty"));
     }
-    Ok(PolicySpec {
+    Ok(PolicySource {
         name: name.to_owned(),
         module: PathBuf::from(module),
         settings,
     })
 }
 
-/// `--failure-mode`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum FailureModeArg {
-    /// Deny the request with a message saying what went wrong.
-    Deny,
-    /// Allow the request with a warning saying what went wrong.
-    Allow,
-}
-
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// JSON when stderr is not a terminal, text otherwise.
     Auto,
     /// Human-readable lines.
@@ -318,128 +275,116 @@ pub enum LogFormat {
 
 /// `podguard annotate`.
 #[derive(Debug, Args)]
-pub struct AnnotateCommand {
+pub(crate) struct AnnotateCommand {
     /// The module to annotate.
-    pub module: PathBuf,
+    pub(crate) module: PathBuf,
     /// Kubewarden `metadata.yml`.
     #[arg(long, short = 'm', default_value = "policy/metadata.yml")]
-    pub metadata: PathBuf,
+    pub(crate) metadata: PathBuf,
     /// Markdown written into the `io.kubewarden.policy.usage` annotation.
     #[arg(long, short = 'u')]
-    pub usage: Option<PathBuf>,
+    pub(crate) usage: Option<PathBuf>,
     /// Where to write the annotated module.
     #[arg(long, short = 'o')]
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
 }
 
 /// `podguard inspect`.
 #[derive(Debug, Args)]
-pub struct InspectCommand {
+pub(crate) struct InspectCommand {
     /// The module.
-    pub module: PathBuf,
+    pub(crate) module: PathBuf,
     /// Print JSON instead of text.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
 /// `podguard artifacthub`.
 #[derive(Debug, Args)]
-pub struct ArtifacthubCommand {
+pub(crate) struct ArtifacthubCommand {
     /// Kubewarden `metadata.yml`.
     #[arg(long, short = 'm', default_value = "policy/metadata.yml")]
-    pub metadata: PathBuf,
+    pub(crate) metadata: PathBuf,
     /// The settings form shown by ArtifactHub and Rancher.
     #[arg(long, short = 'q', default_value = "policy/questions-ui.yml")]
-    pub questions: PathBuf,
+    pub(crate) questions: PathBuf,
     /// Where to write the listing; an existing file keeps its createdAt.
     #[arg(long, short = 'o', default_value = "artifacthub-pkg.yml")]
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
 }
 
 /// Registry access shared by `push` and `pull`.
 #[derive(Debug, Args)]
-pub struct RegistryArgs {
+pub(crate) struct RegistryArgs {
     /// Allow plain HTTP to a registry that is not on loopback (loopback registries may
     /// always use plain HTTP).
     #[arg(long)]
-    pub insecure_registry: bool,
+    pub(crate) insecure_registry: bool,
     /// Docker config file with registry credentials (default: $DOCKER_CONFIG/config.json or
     /// ~/.docker/config.json).
     #[arg(long, env = "PODGUARD_DOCKER_CONFIG")]
-    pub docker_config: Option<PathBuf>,
+    pub(crate) docker_config: Option<PathBuf>,
 }
 
 /// `podguard push`.
 #[derive(Debug, Args)]
-pub struct PushCommand {
+pub(crate) struct PushCommand {
     /// The annotated module.
-    pub module: PathBuf,
+    pub(crate) module: PathBuf,
     /// Where to push, e.g. ghcr.io/acme/policies/podguard:v0.1.0.
-    pub reference: String,
+    pub(crate) reference: String,
     /// Registry access.
     #[command(flatten)]
-    pub registry: RegistryArgs,
+    pub(crate) registry: RegistryArgs,
 }
 
 /// `podguard pull`.
 #[derive(Debug, Args)]
-pub struct PullCommand {
+pub(crate) struct PullCommand {
     /// What to pull, e.g. ghcr.io/acme/policies/podguard:v0.1.0.
-    pub reference: String,
+    pub(crate) reference: String,
     /// Where to write the module.
     #[arg(long, short = 'o')]
-    pub output: PathBuf,
+    pub(crate) output: PathBuf,
     /// Registry access.
     #[command(flatten)]
-    pub registry: RegistryArgs,
+    pub(crate) registry: RegistryArgs,
 }
 
 /// `podguard gen-certs`.
 #[derive(Debug, Args)]
-pub struct GenCertsCommand {
+pub(crate) struct GenCertsCommand {
     /// Directory to write ca.crt, tls.crt and tls.key into.
     #[arg(long)]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// DNS names for the server certificate.
     #[arg(long = "dns", default_values = ["localhost"])]
-    pub dns_names: Vec<String>,
+    pub(crate) dns_names: Vec<String>,
     /// IP addresses for the server certificate.
     #[arg(long = "ip", default_values = ["127.0.0.1", "::1"])]
-    pub ips: Vec<std::net::IpAddr>,
+    pub(crate) ips: Vec<std::net::IpAddr>,
     /// Also write a client certificate (client.crt, client.key) signed by the same CA,
     /// for trying mutual TLS.
     #[arg(long)]
-    pub client: bool,
+    pub(crate) client: bool,
 }
 
 /// Limits of the Wasm host, shared by every subcommand that runs a module.
 #[derive(Debug, Args, Clone)]
-pub struct HostArgs {
+pub(crate) struct HostArgs {
     /// How long one evaluation may run before it is stopped.
     #[arg(long, env = "PODGUARD_EVAL_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
-    pub eval_timeout: Duration,
+    pub(crate) eval_timeout: Duration,
     /// Memory cap per policy instance, in MiB.
     #[arg(long, env = "PODGUARD_MEMORY_LIMIT_MIB", default_value_t = 64)]
-    pub memory_limit_mib: usize,
+    pub(crate) memory_limit_mib: usize,
     /// Directory for precompiled modules (keyed by module digest and engine version).
     #[arg(long, env = "PODGUARD_CACHE_DIR")]
-    pub cache_dir: Option<PathBuf>,
-}
-
-impl HostArgs {
-    /// The host configuration these flags describe.
-    pub fn to_config(&self) -> HostConfig {
-        HostConfig {
-            deadline: self.eval_timeout,
-            memory_limit: self.memory_limit_mib * 1024 * 1024,
-            cache_dir: self.cache_dir.clone(),
-            ..HostConfig::default()
-        }
-    }
+    pub(crate) cache_dir: Option<PathBuf>,
 }
 
 /// Parses `250ms`, `2s`, `1m`, or a bare number of seconds.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let (number, unit) = text
         .find(|c: char| !c.is_ascii_digit() && c != '.')

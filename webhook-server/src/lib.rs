@@ -1,15 +1,7 @@
-//! podguard's server side: the Wasm host, AdmissionReview handling and the `podguard`
-//! commands built on them. No rule is evaluated here; every verdict comes from a policy
-//! module run by [`host`].
+//! What the `podguard` binary's tests also reach: publishing (Kubewarden metadata, OCI
+//! artifacts, the ArtifactHub listing) and throwaway certificates. The rest of the binary
+//! (the webhook server, the commands) is private to it; the host and the audit are the
+//! `podguard-host` and `podguard-audit` libraries.
 
-pub mod admission;
-pub mod annotate;
-pub mod artifacthub;
-pub mod audit;
-pub mod cli;
-pub mod eval;
 pub mod gen_certs;
-pub mod host;
-pub mod oci;
-pub mod policy_file;
-pub mod server;
+pub mod publish;

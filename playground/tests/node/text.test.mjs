@@ -32,7 +32,7 @@ test('a mode changes in place and keeps the comments', () => {
   assert.equal(after.length, before.length);
   const changed = after.flatMap((line, i) => (line === before[i] ? [] : [[before[i], line]]));
   assert.deepEqual(changed, [['    mode: enforce', '    mode: mutate']]);
-  assert.match(setMode(requirements, 'read-only-root-filesystem', 'off'), /read-only-root-filesystem:\n {4}mode: "off"\n/);
+  assert.match(setMode(requirements, 'read-only-root-filesystem', 'off'), /read-only-root-filesystem:\n(?: {4}#.*\n)* {4}mode: "off"\n/);
 });
 
 test('a missing mode, check or checks key is added', () => {

@@ -15,11 +15,11 @@ use hyper::{Method, Request, Response, StatusCode};
 use super::App;
 use super::limits::{BodyBudget, Charge};
 use super::metrics::RequestLabels;
-use crate::admission::{self, Endpoint};
+use podguard_host::admission::{self, Endpoint};
 
 /// An answer, body and all: admission answers are small and complete when produced. The
 /// connection streams it out through a [`super::limits::TrackedBody`].
-pub type Reply = Response<Bytes>;
+pub(crate) type Reply = Response<Bytes>;
 
 fn reply(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Reply {
     let mut response = Response::new(body.into());
@@ -36,7 +36,7 @@ fn json_error(status: StatusCode, message: impl Into<String>) -> Reply {
 }
 
 /// Serves one HTTP request; never fails, so a connection never drops a request's answer.
-pub async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Reply, Infallible> {
+pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Reply, Infallible> {
     let path = request.uri().path().to_owned();
     let route = match path.as_str() {
         "/livez" | "/readyz" | "/metrics" => None,
@@ -411,7 +411,7 @@ async fn admit(
                     uid = %answer.uid, policy = %policy_name, endpoint = endpoint_name,
                     operation = %summary.operation, kind = %summary.kind,
                     namespace = %summary.namespace, name = %summary.name,
-                    verdict, error = %failure,
+                    verdict, error = %podguard_host::chain(failure),
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "policy failed; answered by the failure mode"
                 ),
@@ -430,7 +430,7 @@ async fn admit(
                 answer.review.to_string(),
             )
         }
-        Err(err) => refuse(StatusCode::BAD_REQUEST, err.to_string()),
+        Err(err) => refuse(StatusCode::BAD_REQUEST, podguard_host::chain(&err)),
     }
 }
 

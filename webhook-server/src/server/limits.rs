@@ -19,11 +19,11 @@ use hyper::body::{Body, Frame, SizeHint};
 /// Bodies up to this size may use the reserve of the body budget: real AdmissionReviews
 /// are a few kilobytes, so clients sending bodies near the size limit exhaust the shared
 /// part of the budget without locking out ordinary requests.
-pub const SMALL_BODY: usize = 256 * 1024;
+pub(crate) const SMALL_BODY: usize = 256 * 1024;
 
 /// The memory all buffered request bodies may take together.
 #[derive(Debug)]
-pub struct BodyBudget {
+pub(crate) struct BodyBudget {
     used: AtomicUsize,
     total: usize,
     reserve: usize,
@@ -33,7 +33,7 @@ pub struct BodyBudget {
 
 impl BodyBudget {
     /// A budget of `total` bytes, an eighth of it kept for small bodies.
-    pub fn new(total: usize) -> BodyBudget {
+    pub(crate) fn new(total: usize) -> BodyBudget {
         BodyBudget {
             used: AtomicUsize::new(0),
             total,
@@ -45,7 +45,7 @@ impl BodyBudget {
     /// Whether a burst of bodies has passed since the last call: more than `burst` bytes
     /// were held at once, and now less than a sixteenth of the budget is. The caller then
     /// gives the burst's memory back to the system.
-    pub fn burst_passed(&self, burst: usize) -> bool {
+    pub(crate) fn burst_passed(&self, burst: usize) -> bool {
         let calm = self.used() < self.total / 16;
         calm && self.peak.load(Ordering::Relaxed) > burst && {
             self.peak.store(self.used(), Ordering::Relaxed);
@@ -54,19 +54,19 @@ impl BodyBudget {
     }
 
     /// Bytes held by bodies now.
-    pub fn used(&self) -> usize {
+    pub(crate) fn used(&self) -> usize {
         self.used.load(Ordering::Relaxed)
     }
 
     /// The whole budget.
-    pub fn total(&self) -> usize {
+    pub(crate) fn total(&self) -> usize {
         self.total
     }
 
     /// Takes `amount` more bytes for a body that will then hold `body_size` bytes, or
     /// refuses when the budget (for large bodies, the budget less the reserve) would be
     /// passed.
-    pub fn charge(self: &Arc<Self>, amount: usize, body_size: usize) -> Option<Charge> {
+    pub(crate) fn charge(self: &Arc<Self>, amount: usize, body_size: usize) -> Option<Charge> {
         let limit = if body_size <= SMALL_BODY {
             self.total
         } else {
@@ -88,14 +88,14 @@ impl BodyBudget {
 
 /// Bytes taken from a [`BodyBudget`]; given back when dropped.
 #[derive(Debug)]
-pub struct Charge {
+pub(crate) struct Charge {
     budget: Arc<BodyBudget>,
     amount: usize,
 }
 
 impl Charge {
     /// An empty charge on `budget`, to grow with [`Charge::absorb`].
-    pub fn none(budget: &Arc<BodyBudget>) -> Charge {
+    pub(crate) fn none(budget: &Arc<BodyBudget>) -> Charge {
         Charge {
             budget: Arc::clone(budget),
             amount: 0,
@@ -103,12 +103,12 @@ impl Charge {
     }
 
     /// Folds `other` (taken from the same budget) into this charge.
-    pub fn absorb(&mut self, mut other: Charge) {
+    pub(crate) fn absorb(&mut self, mut other: Charge) {
         self.amount += std::mem::take(&mut other.amount);
     }
 
     /// Bytes held.
-    pub fn amount(&self) -> usize {
+    pub(crate) fn amount(&self) -> usize {
         self.amount
     }
 }
@@ -121,7 +121,7 @@ impl Drop for Charge {
 
 /// What one connection is doing, for the idle and unread-response limits.
 #[derive(Debug)]
-pub struct ConnActivity {
+pub(crate) struct ConnActivity {
     exchanges: Mutex<Exchanges>,
 }
 
@@ -147,7 +147,7 @@ impl Default for ConnActivity {
 
 /// What a connection's watchdog should do about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Carry on.
     Fine,
     /// No request for longer than the idle limit: close it gracefully.
@@ -159,7 +159,7 @@ pub enum Verdict {
 impl ConnActivity {
     /// Records a request's arrival; the exchange ends when the guard (or the response
     /// body it is moved into) is dropped.
-    pub fn begin(self: &Arc<Self>) -> Exchange {
+    pub(crate) fn begin(self: &Arc<Self>) -> Exchange {
         let mut state = self.lock();
         let id = state.next;
         state.next += 1;
@@ -171,7 +171,7 @@ impl ConnActivity {
     }
 
     /// Judges the connection now.
-    pub fn check(&self, idle_limit: Duration, write_timeout: Duration) -> Verdict {
+    pub(crate) fn check(&self, idle_limit: Duration, write_timeout: Duration) -> Verdict {
         let state = self.lock();
         if state.open.is_empty() {
             return if state.idle_since.elapsed() >= idle_limit {
@@ -199,7 +199,7 @@ impl ConnActivity {
 
 /// One request on a connection, from its arrival to the end of its response.
 #[derive(Debug)]
-pub struct Exchange {
+pub(crate) struct Exchange {
     activity: Arc<ConnActivity>,
     id: u64,
 }
@@ -235,14 +235,14 @@ const RESPONSE_SLICE: usize = 64 * 1024;
 /// returns `None`, is the sign that the last slice was sent, and ends the exchange. A
 /// client that opens no window never gets there, and the watchdog drops its connection.
 #[derive(Debug)]
-pub struct TrackedBody {
+pub(crate) struct TrackedBody {
     rest: Bytes,
     exchange: Option<Exchange>,
 }
 
 impl TrackedBody {
     /// The body `bytes`, sent for `exchange`.
-    pub fn new(bytes: Bytes, exchange: Exchange) -> TrackedBody {
+    pub(crate) fn new(bytes: Bytes, exchange: Exchange) -> TrackedBody {
         exchange.responding();
         TrackedBody {
             rest: bytes,
@@ -280,14 +280,14 @@ impl Body for TrackedBody {
 /// Log lines a client can cause, at most one a second per kind; the next line that gets
 /// through says how many were left out.
 #[derive(Debug, Default)]
-pub struct LogGate {
+pub(crate) struct LogGate {
     kinds: Mutex<HashMap<&'static str, (Instant, u64)>>,
 }
 
 impl LogGate {
     /// Whether a line of `kind` may be logged now; `Some(n)` says `n` lines of that kind
     /// were held back since the last one.
-    pub fn admit(&self, kind: &'static str) -> Option<u64> {
+    pub(crate) fn admit(&self, kind: &'static str) -> Option<u64> {
         let mut kinds = self.kinds.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         match kinds.get_mut(kind) {
@@ -309,23 +309,23 @@ impl LogGate {
 
 /// Counts the open connections and wakes the accept loop when one closes.
 #[derive(Debug, Default)]
-pub struct Connections {
+pub(crate) struct Connections {
     open: AtomicUsize,
     closed: tokio::sync::Notify,
     /// Connections closed because they stayed idle.
-    pub closed_idle: AtomicU64,
+    pub(crate) closed_idle: AtomicU64,
     /// Connections dropped because a response went unread.
-    pub closed_stalled: AtomicU64,
+    pub(crate) closed_stalled: AtomicU64,
 }
 
 impl Connections {
     /// Open connections now.
-    pub fn open(&self) -> usize {
+    pub(crate) fn open(&self) -> usize {
         self.open.load(Ordering::Acquire)
     }
 
     /// Counts a new connection until the guard is dropped.
-    pub fn track(self: &Arc<Self>) -> ConnectionGuard {
+    pub(crate) fn track(self: &Arc<Self>) -> ConnectionGuard {
         self.open.fetch_add(1, Ordering::AcqRel);
         ConnectionGuard(Arc::clone(self))
     }
@@ -338,7 +338,7 @@ impl Connections {
 
 /// Keeps a connection counted.
 #[derive(Debug)]
-pub struct ConnectionGuard(Arc<Connections>);
+pub(crate) struct ConnectionGuard(Arc<Connections>);
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
@@ -351,7 +351,7 @@ impl Drop for ConnectionGuard {
 /// that stops reading fills the socket buffers, and would otherwise hold the connection,
 /// and everything buffered for it, for as long as it likes.
 #[derive(Debug)]
-pub struct WriteDeadline<I> {
+pub(crate) struct WriteDeadline<I> {
     inner: I,
     timeout: Duration,
     stalled_since: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -359,7 +359,7 @@ pub struct WriteDeadline<I> {
 
 impl<I> WriteDeadline<I> {
     /// Wraps `inner`.
-    pub fn new(inner: I, timeout: Duration) -> WriteDeadline<I> {
+    pub(crate) fn new(inner: I, timeout: Duration) -> WriteDeadline<I> {
         WriteDeadline {
             inner,
             timeout,
@@ -440,7 +440,7 @@ impl<I: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for WriteDeadline<I
 /// the arenas instead of fresh mappings), so after a burst of large request bodies the
 /// process would otherwise stay at the burst's peak. musl's allocator returns large
 /// buffers by itself.
-pub fn give_back_memory() {
+pub(crate) fn give_back_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         #[allow(
@@ -453,12 +453,6 @@ pub fn give_back_memory() {
             libc::malloc_trim(0);
         }
     }
-}
-
-/// At most the first 64 characters of a value a log line or an error repeats: the sender
-/// controls its length, up to the whole body.
-pub fn cut(value: &str) -> String {
-    crate::admission::echo_prefix(value)
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ const BUCKETS: [f64; 14] = [
 
 /// A histogram with fixed buckets.
 #[derive(Default)]
-pub struct Histogram {
+pub(crate) struct Histogram {
     buckets: [AtomicU64; BUCKETS.len()],
     count: AtomicU64,
     sum_nanos: AtomicU64,
@@ -22,7 +22,7 @@ pub struct Histogram {
 
 impl Histogram {
     /// Records one observation.
-    pub fn observe(&self, elapsed: Duration) {
+    pub(crate) fn observe(&self, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
             if seconds <= *bound {
@@ -60,52 +60,52 @@ impl Histogram {
 
 /// Labels of one admission request count.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct RequestLabels {
+pub(crate) struct RequestLabels {
     /// Policy name.
-    pub policy: String,
+    pub(crate) policy: String,
     /// `validate` or `mutate`.
-    pub endpoint: &'static str,
+    pub(crate) endpoint: &'static str,
     /// `allowed`, `denied` or `error` (answered by the failure mode).
-    pub verdict: &'static str,
+    pub(crate) verdict: &'static str,
     /// Whether a patch was returned.
-    pub mutated: bool,
+    pub(crate) mutated: bool,
 }
 
 /// What the server knows only at render time: its connections and buffers.
 #[derive(Debug, Default)]
-pub struct Live {
+pub(crate) struct Live {
     /// Connections open now.
-    pub open_connections: usize,
+    pub(crate) open_connections: usize,
     /// Body bytes buffered now.
-    pub buffered_body_bytes: usize,
+    pub(crate) buffered_body_bytes: usize,
     /// Connections closed for idleness so far.
-    pub closed_idle: u64,
+    pub(crate) closed_idle: u64,
     /// Connections dropped for unread responses so far.
-    pub closed_stalled: u64,
+    pub(crate) closed_stalled: u64,
 }
 
 /// Everything `/metrics` shows.
 #[derive(Default)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     requests: Mutex<BTreeMap<RequestLabels, u64>>,
     rejected_requests: Mutex<BTreeMap<u16, u64>>,
     /// Time from the request's arrival to its answer.
-    pub request_duration: Histogram,
+    pub(crate) request_duration: Histogram,
     /// Time spent in the Wasm module.
-    pub evaluation_duration: Histogram,
+    pub(crate) evaluation_duration: Histogram,
     /// Requests being handled now.
-    pub in_flight: AtomicI64,
+    pub(crate) in_flight: AtomicI64,
     /// Evaluations running now, whether or not their client is still there.
-    pub evaluations_running: AtomicI64,
+    pub(crate) evaluations_running: AtomicI64,
     /// Certificate reloads that swapped in a new certificate.
-    pub tls_reloads: AtomicU64,
+    pub(crate) tls_reloads: AtomicU64,
     /// Certificate reloads that failed (the old certificate kept serving).
-    pub tls_reload_failures: AtomicU64,
+    pub(crate) tls_reload_failures: AtomicU64,
 }
 
 impl Metrics {
     /// Counts one answered admission request.
-    pub fn count_request(&self, labels: RequestLabels) {
+    pub(crate) fn count_request(&self, labels: RequestLabels) {
         *self
             .requests
             .lock()
@@ -115,7 +115,7 @@ impl Metrics {
     }
 
     /// Counts a request refused before evaluation, by HTTP status.
-    pub fn count_rejected(&self, status: u16) {
+    pub(crate) fn count_rejected(&self, status: u16) {
         *self
             .rejected_requests
             .lock()
@@ -125,7 +125,7 @@ impl Metrics {
     }
 
     /// The text exposition; `restarts` lists each policy's discarded instances.
-    pub fn render(&self, restarts: &[(String, u64)], live: &Live) -> String {
+    pub(crate) fn render(&self, restarts: &[(String, u64)], live: &Live) -> String {
         let mut out = String::new();
         out.push_str("# HELP podguard_admission_requests_total Admission requests answered, by policy, endpoint, verdict and mutation.\n");
         out.push_str("# TYPE podguard_admission_requests_total counter\n");

@@ -6,9 +6,9 @@
 //! turns not-ready, lets every in-flight request finish and exits within the grace period.
 
 mod http;
-pub mod limits;
-pub mod metrics;
-pub mod tls;
+mod limits;
+mod metrics;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -26,74 +26,78 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
-use crate::admission::{self, Endpoint, FailureMode};
-use crate::host::{HostConfig, Runtime};
-use crate::policy_file::{LoadedPolicy, load_policy};
 use limits::{BodyBudget, ConnActivity, Connections, LogGate, TrackedBody, Verdict, WriteDeadline};
 use metrics::Metrics;
+use podguard_host::admission::{self, Endpoint, FailureMode};
+use podguard_host::policy_file::{LoadedPolicy, load_policy};
+use podguard_host::{HostConfig, Runtime};
+use podguard_policy::WorkloadKind;
+use podguard_policy::contract::RequestBuilder;
 use tls::ReloadingCert;
 
 /// A policy to serve.
 #[derive(Debug, Clone)]
-pub struct PolicySource {
+pub(crate) struct PolicySource {
     /// Its name in `/validate/NAME` and `/mutate/NAME`.
-    pub name: String,
+    pub(crate) name: String,
     /// The module file.
-    pub module: PathBuf,
+    pub(crate) module: PathBuf,
     /// The settings file, if any.
-    pub settings: Option<PathBuf>,
+    pub(crate) settings: Option<PathBuf>,
 }
 
 /// TLS files.
 #[derive(Debug, Clone)]
-pub struct TlsFiles {
+pub(crate) struct TlsFiles {
     /// PEM certificate chain.
-    pub cert: PathBuf,
+    pub(crate) cert: PathBuf,
     /// PEM private key.
-    pub key: PathBuf,
+    pub(crate) key: PathBuf,
     /// PEM CA bundle for client certificates (mutual TLS).
-    pub client_ca: Option<PathBuf>,
+    pub(crate) client_ca: Option<PathBuf>,
     /// How often the files are checked for changes.
-    pub reload_interval: Duration,
+    pub(crate) reload_interval: Duration,
 }
 
 /// Everything `serve` needs, typed.
 #[derive(Debug, Clone)]
-pub struct ServeConfig {
+pub(crate) struct ServeConfig {
     /// Address to listen on.
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// The policies.
-    pub policies: Vec<PolicySource>,
+    pub(crate) policies: Vec<PolicySource>,
     /// TLS; `None` serves plain HTTP (`--insecure`).
-    pub tls: Option<TlsFiles>,
+    pub(crate) tls: Option<TlsFiles>,
     /// Answer when a policy cannot produce a verdict.
-    pub failure_mode: FailureMode,
+    pub(crate) failure_mode: FailureMode,
     /// Largest accepted body.
-    pub max_body_bytes: usize,
+    pub(crate) max_body_bytes: usize,
     /// The memory all request bodies being read may take together.
-    pub max_buffered_bytes: usize,
+    pub(crate) max_buffered_bytes: usize,
     /// Connections open at once; past it, accepting waits for one to close.
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// How long a connection may sit with no request before it is closed.
-    pub idle_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
     /// How long a response may go unread before its connection is dropped.
-    pub write_timeout: Duration,
+    pub(crate) write_timeout: Duration,
     /// Evaluations running at once.
-    pub max_concurrent_evaluations: usize,
+    pub(crate) max_concurrent_evaluations: usize,
     /// Wait for an evaluation slot before 503.
-    pub queue_timeout: Duration,
+    pub(crate) queue_timeout: Duration,
     /// Time allowed for the TLS handshake and the request headers.
-    pub header_timeout: Duration,
+    pub(crate) header_timeout: Duration,
     /// Time allowed for the request body.
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// Time in-flight requests get after SIGTERM.
-    pub shutdown_grace: Duration,
+    pub(crate) shutdown_grace: Duration,
+    /// Threads of the async runtime.
+    pub(crate) workers: usize,
     /// Wasm limits and cache.
-    pub host: HostConfig,
+    pub(crate) host: HostConfig,
 }
 
 /// State shared by every connection.
-pub struct App {
+pub(crate) struct App {
     config: ServeConfig,
     policies: OnceLock<BTreeMap<String, Arc<LoadedPolicy>>>,
     ready: AtomicBool,
@@ -152,7 +156,15 @@ const EVICTION_INTERVAL: Duration = Duration::from_millis(100);
 const RESERVED_FILES: u64 = 64;
 
 /// A body that exercises the module end to end before the server reports ready.
-const WARM_UP_REVIEW: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"podguard-warm-up","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"namespace":"podguard-warm-up","operation":"CREATE","object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"warm-up"},"spec":{"containers":[{"name":"app","image":"registry.example/app:1.0"}]}}}}"#;
+fn warm_up_review() -> Vec<u8> {
+    const POD: &[u8] = br#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"warm-up"},"spec":{"containers":[{"name":"app","image":"registry.example/app:1.0"}]}}"#;
+    RequestBuilder::create(WorkloadKind::Pod, "v1", POD)
+        .uid("podguard-warm-up")
+        .name("warm-up")
+        .namespace("podguard-warm-up")
+        .dry_run(false)
+        .review()
+}
 
 fn load_all(config: &ServeConfig) -> anyhow::Result<BTreeMap<String, Arc<LoadedPolicy>>> {
     let runtime = Runtime::new(config.host.clone())?;
@@ -169,14 +181,15 @@ fn load_all(config: &ServeConfig) -> anyhow::Result<BTreeMap<String, Arc<LoadedP
         let answer = admission::review(
             &policy.module,
             &policy.settings,
-            WARM_UP_REVIEW.as_bytes(),
+            &warm_up_review(),
             Endpoint::Mutate,
             FailureMode::Deny,
         )?;
         if let Some(failure) = answer.failure {
             anyhow::bail!(
-                "policy {}: the warm-up evaluation failed: {failure}",
-                source.name
+                "policy {}: the warm-up evaluation failed: {}",
+                source.name,
+                podguard_host::chain(&failure)
             );
         }
         tracing::info!(
@@ -194,7 +207,7 @@ fn load_all(config: &ServeConfig) -> anyhow::Result<BTreeMap<String, Arc<LoadedP
 
 /// Runs the server until `shutdown` resolves, then drains. Returns an error when start-up
 /// fails (TLS files, listen address, a policy that does not load or refuses its settings).
-pub async fn run(
+pub(crate) async fn run(
     mut config: ServeConfig,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
@@ -583,7 +596,7 @@ async fn watch_certificate(
 }
 
 /// Resolves on SIGTERM (how Kubernetes stops a pod) or SIGINT (Ctrl-C).
-pub async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
     tokio::select! {

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 /// Why TLS material could not be used. Messages name the file.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsError {
+pub(crate) enum TlsError {
     /// A file could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Read {
@@ -111,7 +111,7 @@ fn parse_certified_key(
 /// Serves the current certificate to every handshake and swaps in a new one when the
 /// files change. Connections already established keep the certificate they were made with.
 #[derive(Debug)]
-pub struct ReloadingCert {
+pub(crate) struct ReloadingCert {
     cert_path: PathBuf,
     key_path: PathBuf,
     current: RwLock<(Arc<CertifiedKey>, [u8; 32])>,
@@ -119,7 +119,7 @@ pub struct ReloadingCert {
 
 impl ReloadingCert {
     /// Loads the pair once; a failure here stops start-up.
-    pub fn load(cert_path: &Path, key_path: &Path) -> Result<ReloadingCert, TlsError> {
+    pub(crate) fn load(cert_path: &Path, key_path: &Path) -> Result<ReloadingCert, TlsError> {
         check_key_permissions(key_path)?;
         let (cert_pem, key_pem) = (read(cert_path)?, read(key_path)?);
         let key = parse_certified_key(cert_path, &cert_pem, key_path, &key_pem)?;
@@ -134,7 +134,7 @@ impl ReloadingCert {
     /// pair is valid. Returns whether it swapped. A half-written pair (cert-manager writes
     /// the two files separately) fails validation and is retried on the next check, while
     /// the old certificate keeps serving.
-    pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
+    pub(crate) fn reload_if_changed(&self) -> Result<bool, TlsError> {
         let (cert_pem, key_pem) = (read(&self.cert_path)?, read(&self.key_path)?);
         let print = fingerprint(&cert_pem, &key_pem);
         if self.current.read().unwrap_or_else(|p| p.into_inner()).1 == print {
@@ -164,7 +164,7 @@ impl ResolvesServerCert for ReloadingCert {
 
 /// The server's rustls configuration: TLS 1.2 and 1.3, ALPN `h2` and `http/1.1`, and client
 /// certificates required when `client_ca` is given.
-pub fn server_config(
+pub(crate) fn server_config(
     cert: Arc<ReloadingCert>,
     client_ca: Option<&Path>,
 ) -> Result<ServerConfig, TlsError> {
@@ -208,7 +208,7 @@ mod tests {
     use std::os::unix::fs::PermissionsExt as _;
 
     use super::*;
-    use crate::gen_certs::{CertRequest, generate};
+    use podguard_server::gen_certs::{CertRequest, generate};
 
     fn certs(dir: &Path) {
         generate(

@@ -1,0 +1,453 @@
+//! `--cluster`: the workloads of a live cluster, listed page by page through the `kube`
+//! crate, and `--write-reports`, which applies the PolicyReports back (server-side apply).
+//!
+//! Kubeconfig resolution is kube's, as kubectl's: `--kubeconfig`, else `KUBECONFIG`, else
+//! `~/.kube/config`, else the pod's service account (in-cluster); `--context` picks a
+//! context. List calls ask for `--page-size` objects at a time and follow
+//! `metadata.continue`, so memory stays flat however many workloads the cluster runs.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{ApiResource, GroupVersionKind};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::ClusterOptions;
+use super::model::{InputError, InputName, Origin, UnitBody};
+use super::report::policyreport::{API_VERSION, MANAGED_BY};
+
+/// A connected client, and the runtime its calls run on.
+pub struct Cluster {
+    runtime: tokio::runtime::Runtime,
+    client: kube::Client,
+    server: Arc<InputName>,
+    options: ClusterOptions,
+}
+
+/// A kind audit lists: every kind with a pod template, and Pods.
+struct Listed {
+    group: &'static str,
+    version: &'static str,
+    plural: &'static str,
+    kind: &'static str,
+}
+
+/// Controllers first; Pods last (most of them are skipped as owned by a controller).
+const LISTED: [Listed; 8] = [
+    listed("apps", "v1", "deployments", "Deployment"),
+    listed("apps", "v1", "statefulsets", "StatefulSet"),
+    listed("apps", "v1", "daemonsets", "DaemonSet"),
+    listed("apps", "v1", "replicasets", "ReplicaSet"),
+    listed("", "v1", "replicationcontrollers", "ReplicationController"),
+    listed("batch", "v1", "cronjobs", "CronJob"),
+    listed("batch", "v1", "jobs", "Job"),
+    listed("", "v1", "pods", "Pod"),
+];
+
+const fn listed(
+    group: &'static str,
+    version: &'static str,
+    plural: &'static str,
+    kind: &'static str,
+) -> Listed {
+    Listed {
+        group,
+        version,
+        plural,
+        kind,
+    }
+}
+
+impl Listed {
+    fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_owned()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    fn path(&self, namespace: Option<&str>) -> String {
+        let base = if self.group.is_empty() {
+            format!("/api/{}", self.version)
+        } else {
+            format!("/apis/{}/{}", self.group, self.version)
+        };
+        match namespace {
+            Some(ns) => format!("{base}/namespaces/{ns}/{}", self.plural),
+            None => format!("{base}/{}", self.plural),
+        }
+    }
+}
+
+/// One page of a list response.
+#[derive(Deserialize)]
+struct Page {
+    #[serde(default)]
+    metadata: PageMeta,
+    #[serde(default)]
+    items: Vec<Value>,
+}
+
+#[derive(Default, Deserialize)]
+struct PageMeta {
+    #[serde(default, rename = "continue")]
+    continue_token: Option<String>,
+}
+
+impl Cluster {
+    /// Resolves the kubeconfig (or the in-cluster service account) and builds a client.
+    /// Nothing is sent until listing starts.
+    pub fn connect(options: ClusterOptions) -> anyhow::Result<Cluster> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let config = runtime.block_on(config(&options))?;
+        let server = Arc::new(InputName::Cluster(config.cluster_url.to_string()));
+        let client = {
+            let _guard = runtime.enter();
+            kube::Client::try_from(config).context(
+                "while building the Kubernetes client from the kubeconfig; check its certificate and credentials",
+            )?
+        };
+        Ok(Cluster {
+            runtime,
+            client,
+            server,
+            options,
+        })
+    }
+
+    /// The API server, as reports name it.
+    pub fn server(&self) -> Arc<InputName> {
+        Arc::clone(&self.server)
+    }
+
+    /// Lists every workload kind, page by page, and sends each object as a unit. An error
+    /// on one kind is reported as an input error and the other kinds are still listed.
+    pub fn read(&self, send: &mut dyn FnMut(UnitBody) -> bool) {
+        let namespace = self.options.namespace.as_deref();
+        for listed in &LISTED {
+            let result = self
+                .runtime
+                .block_on(self.read_kind(listed, namespace, send));
+            match result {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(message) => {
+                    let error = InputError {
+                        input: self.server.to_string(),
+                        line: None,
+                        message,
+                    };
+                    if !send(UnitBody::Error(error)) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn read_kind(
+        &self,
+        listed: &Listed,
+        namespace: Option<&str>,
+        send: &mut dyn FnMut(UnitBody) -> bool,
+    ) -> Result<bool, String> {
+        let api_version = listed.api_version();
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = ListParams::default().limit(self.options.page_size.max(1));
+            if let Some(token) = &token {
+                params = params.continue_token(token);
+            }
+            let request = kube::core::Request::new(listed.path(namespace))
+                .list(&params)
+                .map_err(|e| format!("cannot build the list request: {e}"))?;
+            let page: Page = self
+                .client
+                .request(request)
+                .await
+                .map_err(|err| list_error(&err, listed, namespace, token.is_some()))?;
+            for item in page.items {
+                let value = prepare(item, &api_version, listed.kind);
+                let origin = Origin {
+                    input: Arc::clone(&self.server),
+                    document: 0,
+                    item: None,
+                    line: 0,
+                    helm_source: None,
+                };
+                if !send(UnitBody::Object { origin, value }) {
+                    return Ok(false);
+                }
+            }
+            match page.metadata.continue_token.filter(|t| !t.is_empty()) {
+                Some(next) => token = Some(next),
+                None => return Ok(true),
+            }
+        }
+    }
+
+    /// Applies `reports` with server-side apply under `field_manager`, then deletes the
+    /// reports audit wrote before that this run no longer produces (a namespace that lost
+    /// its workloads, a report that needs fewer parts). With `--namespace`, only that
+    /// namespace's reports are touched and the cluster-wide report is left alone.
+    pub fn write_reports(&self, reports: &[Value], field_manager: &str) -> anyhow::Result<usize> {
+        self.runtime
+            .block_on(self.write_reports_async(reports, field_manager))
+    }
+
+    async fn write_reports_async(
+        &self,
+        reports: &[Value],
+        field_manager: &str,
+    ) -> anyhow::Result<usize> {
+        let only = self.options.namespace.as_deref();
+        let params = PatchParams::apply(field_manager).force();
+        let mut written: BTreeSet<(String, String)> = BTreeSet::new();
+        for report in reports {
+            let kind = report["kind"].as_str().unwrap_or_default();
+            let name = report["metadata"]["name"].as_str().unwrap_or_default();
+            let namespace = report["metadata"]["namespace"].as_str();
+            let api = match (kind, namespace) {
+                ("ClusterPolicyReport", _) if only.is_some() => continue,
+                ("ClusterPolicyReport", _) => {
+                    Api::<DynamicObject>::all_with(self.client.clone(), &resource(kind))
+                }
+                (_, Some(ns)) => {
+                    Api::<DynamicObject>::namespaced_with(self.client.clone(), ns, &resource(kind))
+                }
+                (_, None) => continue,
+            };
+            api.patch(name, &params, &Patch::Apply(report))
+                .await
+                .map_err(|err| write_error(&err, kind, namespace, name))?;
+            written.insert((namespace.unwrap_or_default().to_owned(), name.to_owned()));
+        }
+
+        // Reports of ours that this run did not write are stale.
+        let api = match only {
+            Some(ns) => Api::<DynamicObject>::namespaced_with(
+                self.client.clone(),
+                ns,
+                &resource("PolicyReport"),
+            ),
+            None => Api::<DynamicObject>::all_with(self.client.clone(), &resource("PolicyReport")),
+        };
+        let selector = format!("{}={},podguard.io/report=audit", MANAGED_BY.0, MANAGED_BY.1);
+        let mut stale = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut params = ListParams::default()
+                .labels(&selector)
+                .limit(self.options.page_size.max(1));
+            if let Some(token) = &token {
+                params = params.continue_token(token);
+            }
+            let page = api
+                .list(&params)
+                .await
+                .map_err(|err| write_error(&err, "PolicyReport", only, "(list)"))?;
+            for report in &page.items {
+                let namespace = report.metadata.namespace.clone().unwrap_or_default();
+                let name = report.metadata.name.clone().unwrap_or_default();
+                if !written.contains(&(namespace.clone(), name.clone())) {
+                    stale.push((namespace, name));
+                }
+            }
+            match page.metadata.continue_.filter(|t| !t.is_empty()) {
+                Some(next) => token = Some(next),
+                None => break,
+            }
+        }
+        for (namespace, name) in &stale {
+            Api::<DynamicObject>::namespaced_with(
+                self.client.clone(),
+                namespace,
+                &resource("PolicyReport"),
+            )
+            .delete(name, &DeleteParams::default())
+            .await
+            .map_err(|err| write_error(&err, "PolicyReport", Some(namespace), name))?;
+        }
+        Ok(written.len())
+    }
+}
+
+fn resource(kind: &str) -> ApiResource {
+    let (group, version) = API_VERSION.split_once('/').expect("group/version");
+    let plural = if kind == "ClusterPolicyReport" {
+        "clusterpolicyreports"
+    } else {
+        "policyreports"
+    };
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+async fn config(options: &ClusterOptions) -> anyhow::Result<kube::Config> {
+    let kube_options = KubeConfigOptions {
+        context: options.context.clone(),
+        ..KubeConfigOptions::default()
+    };
+    let mut config = match (&options.kubeconfig, &options.context) {
+        (Some(path), _) => {
+            let kubeconfig = Kubeconfig::read_from(path).with_context(|| {
+                format!(
+                    "while reading the kubeconfig {}; pass a readable kubeconfig to --kubeconfig",
+                    path.display()
+                )
+            })?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options)
+                .await
+                .with_context(|| context_hint(options))?
+        }
+        (None, Some(_)) => kube::Config::from_kubeconfig(&kube_options)
+            .await
+            .with_context(|| context_hint(options))?,
+        (None, None) => kube::Config::infer().await.context(
+            "no Kubernetes configuration found: set KUBECONFIG or pass --kubeconfig, or run in a pod with a service account",
+        )?,
+    };
+    // A list page of workloads can take the API server a while on a large cluster, but
+    // never minutes.
+    config.read_timeout = Some(std::time::Duration::from_secs(120));
+    Ok(config)
+}
+
+fn context_hint(options: &ClusterOptions) -> String {
+    match &options.context {
+        Some(context) => format!(
+            "while loading context {context:?} of the kubeconfig; check the name with `kubectl config get-contexts`"
+        ),
+        None => {
+            "while loading the kubeconfig's current context; pick one with --context".to_owned()
+        }
+    }
+}
+
+/// List items carry no `apiVersion`/`kind` (the list does); `status` and
+/// `metadata.managedFields` are the server's bookkeeping, which no check reads.
+fn prepare(item: Value, api_version: &str, kind: &str) -> Value {
+    let Value::Object(fields) = item else {
+        return item;
+    };
+    let mut object = Map::with_capacity(fields.len() + 2);
+    object.insert(
+        "apiVersion".to_owned(),
+        Value::String(api_version.to_owned()),
+    );
+    object.insert("kind".to_owned(), Value::String(kind.to_owned()));
+    for (key, mut value) in fields {
+        match key.as_str() {
+            "apiVersion" | "kind" | "status" => continue,
+            "metadata" => {
+                if let Some(metadata) = value.as_object_mut() {
+                    metadata.remove("managedFields");
+                }
+            }
+            _ => {}
+        }
+        object.insert(key, value);
+    }
+    Value::Object(object)
+}
+
+fn list_error(err: &kube::Error, listed: &Listed, namespace: Option<&str>, paging: bool) -> String {
+    let scope = match namespace {
+        Some(ns) => format!("in namespace {ns}"),
+        None => "in all namespaces".to_owned(),
+    };
+    let what = format!("{} ({})", listed.plural, listed.api_version());
+    match err {
+        kube::Error::Api(status) if status.code == 403 => format!(
+            "cannot list {what} {scope}: forbidden ({}); grant list on {} to this user or service account (deploy/audit has the ClusterRole)",
+            status.message,
+            if listed.group.is_empty() {
+                listed.plural.to_owned()
+            } else {
+                format!("{}.{}", listed.plural, listed.group)
+            }
+        ),
+        kube::Error::Api(status) if status.code == 410 && paging => format!(
+            "listing {what} {scope} took longer than the API server keeps a list snapshot ({}); run again, or raise --page-size",
+            status.message
+        ),
+        kube::Error::Api(status) if status.code == 401 => format!(
+            "cannot list {what} {scope}: the API server refused the credentials ({}); refresh them (e.g. log in again) or pick another --context",
+            status.message
+        ),
+        kube::Error::Api(status) => format!(
+            "cannot list {what} {scope}: {} (HTTP {}); check that the API server serves {}",
+            status.message,
+            status.code,
+            listed.api_version()
+        ),
+        other => format!(
+            "cannot list {what} {scope}: {}; check that the API server is reachable from here",
+            error_chain(other)
+        ),
+    }
+}
+
+fn write_error(
+    err: &kube::Error,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> anyhow::Error {
+    let target = match namespace {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    };
+    match err {
+        kube::Error::Api(status) if status.code == 404 => anyhow::anyhow!(
+            "cannot write {target}: the API server has no {API_VERSION} {kind} ({}); install the PolicyReport CRDs (Policy Reporter's Helm chart, or kubernetes-sigs/wg-policy-prototypes)",
+            status.message
+        ),
+        kube::Error::Api(status) if status.code == 403 => anyhow::anyhow!(
+            "cannot write {target}: forbidden ({}); grant get, list, patch and delete on policyreports and clusterpolicyreports (wgpolicyk8s.io) to this user or service account (deploy/audit has the ClusterRole)",
+            status.message
+        ),
+        other => anyhow::anyhow!("cannot write {target}: {}", error_chain(other)),
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn list_items_get_their_type_and_lose_server_bookkeeping() {
+        let item = json!({"metadata": {"name": "a", "managedFields": [{}]}, "spec": {}, "status": {"replicas": 1}});
+        assert_eq!(
+            prepare(item, "apps/v1", "Deployment"),
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a"}, "spec": {}})
+        );
+    }
+
+    #[test]
+    fn list_paths() {
+        assert_eq!(LISTED[0].path(None), "/apis/apps/v1/deployments");
+        assert_eq!(LISTED[7].path(Some("shop")), "/api/v1/namespaces/shop/pods");
+    }
+}

@@ -1,0 +1,582 @@
+//! `podguard audit`: what admission would say about workloads that already exist, in
+//! files, on stdin or in a live cluster.
+//!
+//! Every object goes to the policy module as a CREATE `AdmissionRequest` with no user,
+//! through the same Wasm host and settings as `serve`; the module's `Outcome` (every
+//! violation, with its check's mode) is what the reports are built from. A workload that
+//! mutate mode would fix is still reported: it is not compliant as it stands.
+//!
+//! The work is a pipeline that never holds the whole input: one thread reads files (or
+//! list pages) and cuts them into documents; a worker per core parses each document and
+//! calls the module (each worker reuses a module instance); results are put back in input
+//! order through a bounded window and streamed to the report.
+//!
+//! ```no_run
+//! use podguard_audit::AuditOptions;
+//!
+//! let options = AuditOptions {
+//!     inputs: vec!["deploy/".into()],
+//!     policy: Some("podguard_policy.wasm".into()),
+//!     ..AuditOptions::default()
+//! };
+//! let status = podguard_audit::run(&options, &mut std::io::stdout(), &mut std::io::stderr()).unwrap();
+//! std::process::exit(status.code().into());
+//! ```
+
+#[cfg(feature = "cluster")]
+mod cluster;
+mod fix;
+pub mod input;
+mod judge;
+pub mod model;
+mod modes;
+pub mod report;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal as _, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+
+use judge::{FixMode, Judge};
+use model::{FailOn, Item, Judged, Unit, UnitBody};
+use podguard_host::policy_file::load_policy;
+use podguard_host::{HostConfig, Runtime};
+use report::policyreport::{PolicyReportOutput, PolicyReports};
+use report::{OutputFormat, Paint, Report, Summary};
+
+/// Where `cargo build --release --target wasm32-wasip1 -p podguard-policy` puts the module,
+/// relative to the target directory.
+pub const DEFAULT_MODULE: &str = "wasm32-wasip1/release/podguard_policy.wasm";
+
+/// How many units may be between the reader and the report at once. Bounds memory (and
+/// the reordering buffer) whatever the input size.
+const WINDOW: usize = 1024;
+
+/// How to reach the cluster.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// `--kubeconfig`: a kubeconfig file instead of `KUBECONFIG` / `~/.kube/config`.
+    pub kubeconfig: Option<PathBuf>,
+    /// `--context`: a context of the kubeconfig other than its current one.
+    pub context: Option<String>,
+    /// `--namespace`: list only this namespace.
+    pub namespace: Option<String>,
+    /// Objects per list call.
+    pub page_size: u32,
+}
+
+/// Everything `podguard audit` was asked to do.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// Files and directories; `-` is stdin. Empty with `cluster`.
+    pub inputs: Vec<PathBuf>,
+    /// Audit a live cluster instead of files.
+    pub cluster: Option<ClusterOptions>,
+    /// Only this namespace (objects in files that name none are taken to be in it).
+    pub namespace: Option<String>,
+    /// The policy module; `None` looks for the release build.
+    pub policy: Option<PathBuf>,
+    /// Runtime settings, YAML or JSON.
+    pub settings: Option<PathBuf>,
+    /// The report format.
+    pub output: OutputFormat,
+    /// The lowest mode whose findings fail the audit.
+    pub fail_on: FailOn,
+    /// Print what mutate mode would change.
+    pub show_fix: bool,
+    /// Write mutate mode's changes back into the files.
+    pub fix: bool,
+    /// Apply PolicyReports to the cluster.
+    pub write_reports: bool,
+    /// Field manager for server-side apply.
+    pub field_manager: String,
+    /// Colour the table.
+    pub color: bool,
+    /// Show a progress bar on stderr.
+    pub progress: bool,
+    /// Evaluation threads; 0 is one per core.
+    pub jobs: usize,
+    /// The most one input (a file, or stdin) may hold.
+    pub max_input_bytes: u64,
+    /// Wasm host limits.
+    pub host: HostConfig,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions {
+            inputs: Vec::new(),
+            cluster: None,
+            namespace: None,
+            policy: None,
+            settings: None,
+            output: OutputFormat::Table,
+            fail_on: FailOn::Enforce,
+            show_fix: false,
+            fix: false,
+            write_reports: false,
+            field_manager: "podguard".to_owned(),
+            color: false,
+            progress: false,
+            jobs: 0,
+            max_input_bytes: input::DEFAULT_MAX_INPUT_BYTES,
+            host: HostConfig::default(),
+        }
+    }
+}
+
+/// How an audit ended, as the exit code says it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditStatus {
+    /// Nothing at or above `--fail-on`.
+    Clean,
+    /// Findings at or above `--fail-on`.
+    Findings,
+    /// Some input could not be read or judged; the report covers the rest.
+    Incomplete,
+}
+
+impl AuditStatus {
+    /// 0, 1 or 2.
+    pub fn code(self) -> u8 {
+        match self {
+            AuditStatus::Clean => 0,
+            AuditStatus::Findings => 1,
+            AuditStatus::Incomplete => 2,
+        }
+    }
+}
+
+/// Finds the default policy module: the release build under `./target`, or under the
+/// target directory the running binary was built into.
+pub fn default_module() -> anyhow::Result<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        candidates.push(PathBuf::from(dir).join(DEFAULT_MODULE));
+    }
+    candidates.push(Path::new("target").join(DEFAULT_MODULE));
+    if let Ok(exe) = std::env::current_exe() {
+        // target/release/podguard, target/<triple>/release/podguard, target/debug/deps/...
+        for dir in exe.ancestors().skip(1).take(4) {
+            candidates.push(dir.join(DEFAULT_MODULE));
+        }
+    }
+    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+        return Ok(found.clone());
+    }
+    let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
+    bail!(
+        "no policy module: pass --policy MODULE.wasm, or build the default one with `cargo build --release --target wasm32-wasip1 -p podguard-policy` (looked for {})",
+        looked.join(", ")
+    )
+}
+
+fn check_usage(options: &AuditOptions) -> anyhow::Result<()> {
+    let stdin = options.inputs.iter().any(|p| p.as_os_str() == "-");
+    match (&options.cluster, options.inputs.is_empty()) {
+        (Some(_), false) => bail!(
+            "--cluster audits the cluster, not files: drop the file arguments, or drop --cluster"
+        ),
+        (None, true) => {
+            bail!("nothing to audit: name files or directories (or - for stdin), or pass --cluster")
+        }
+        _ => {}
+    }
+    if options.fix && stdin {
+        bail!(
+            "--fix writes fixes back into files, and stdin is not a file: save the manifests to a file and audit that"
+        );
+    }
+    if options.fix && options.cluster.is_some() {
+        bail!(
+            "--fix writes fixes back into files; a live cluster is changed by your GitOps repository or by `kubectl apply`: audit the manifests with --fix instead, or use --show-fix"
+        );
+    }
+    if options.write_reports && options.cluster.is_none() {
+        bail!(
+            "--write-reports writes PolicyReports into the cluster it audited: add --cluster (or print them with --output policyreport)"
+        );
+    }
+    if options.show_fix && !matches!(options.output, OutputFormat::Table | OutputFormat::Json) {
+        bail!(
+            "--show-fix prints fixes in the table or json report: use --output table or --output json"
+        );
+    }
+    if options
+        .inputs
+        .iter()
+        .filter(|p| p.as_os_str() == "-")
+        .count()
+        > 1
+    {
+        bail!("stdin (-) can be read only once: name it once");
+    }
+    Ok(())
+}
+
+/// The progress bar: only on a terminal, and only once a run has lasted long enough to
+/// need one.
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    started: Instant,
+    enabled: bool,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Progress {
+        Progress {
+            bar: None,
+            started: Instant::now(),
+            enabled,
+        }
+    }
+
+    fn update(&mut self, summary: &Summary) {
+        if !self.enabled {
+            return;
+        }
+        if self.bar.is_none() && self.started.elapsed() > Duration::from_millis(400) {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                    .expect("a valid template"),
+            );
+            bar.enable_steady_tick(Duration::from_millis(120));
+            self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar
+            && summary.workloads.is_multiple_of(64)
+        {
+            let rate = summary.workloads as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!(
+                "audited {} workloads ({:.0}/s), {} failing, {} skipped",
+                summary.workloads,
+                rate,
+                summary.failing,
+                summary.skipped_total()
+            ));
+        }
+    }
+
+    fn suspend<T>(&self, f: impl FnOnce() -> T) -> T {
+        match &self.bar {
+            Some(bar) => bar.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Runs an audit, writing the report to `out` and input errors to `err`.
+pub fn run(
+    options: &AuditOptions,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> anyhow::Result<AuditStatus> {
+    let started = Instant::now();
+    check_usage(options)?;
+    let module_path = match &options.policy {
+        Some(path) => path.clone(),
+        None => default_module()?,
+    };
+    let runtime = Runtime::new(options.host.clone())?;
+    let policy = load_policy(
+        &runtime,
+        "podguard",
+        &module_path,
+        options.settings.as_deref(),
+    )?;
+    let modes = modes::of_module(&policy.module, &policy.settings)?;
+    let mut summary = Summary {
+        fail_on: options.fail_on,
+        modes: Some(modes.clone()),
+        ..Summary::default()
+    };
+    let fix_mode = if options.fix {
+        FixMode::Write
+    } else if options.show_fix {
+        FixMode::Show
+    } else {
+        FixMode::Off
+    };
+    let fix_overrides = if fix_mode == FixMode::Off {
+        None
+    } else {
+        let (overrides, notes) = modes::fix_overrides(&policy.module, &policy.settings, &modes)?;
+        summary.notes.extend(notes);
+        Some(overrides)
+    };
+    let cluster = match &options.cluster {
+        Some(cluster_options) => Some(connect(ClusterOptions {
+            namespace: options.namespace.clone(),
+            ..cluster_options.clone()
+        })?),
+        None => None,
+    };
+
+    let judge = Judge {
+        module: &policy.module,
+        settings: policy.settings.clone(),
+        fix_overrides,
+        namespace: if cluster.is_some() {
+            None
+        } else {
+            options.namespace.clone()
+        },
+        fix_mode,
+        field_lines: matches!(options.output, OutputFormat::Sarif | OutputFormat::Json),
+    };
+    let base = std::env::current_dir().unwrap_or_default();
+    let paint = Paint {
+        enabled: options.color,
+    };
+    let mut report: Box<dyn Report> = match options.output {
+        OutputFormat::Table => Box::new(report::table::Table::new(
+            paint,
+            options.fail_on,
+            options.show_fix,
+            !(std::io::stdout().is_terminal() && std::io::stderr().is_terminal()),
+        )),
+        OutputFormat::Json => Box::new(report::json::Json::new(options.fail_on)),
+        OutputFormat::Sarif => Box::new(report::sarif::Sarif::new(base, modes.clone())),
+        OutputFormat::Junit => Box::new(report::junit::Junit::new(options.fail_on, modes.clone())),
+        OutputFormat::PolicyReport => Box::new(PolicyReportOutput::new(modes.clone())),
+    };
+    let mut reports_to_write = options
+        .write_reports
+        .then(|| PolicyReports::new(modes.clone()));
+    let mut fixer = fix::Fixer::default();
+    let mut progress = Progress::new(options.progress);
+    let jobs = if options.jobs == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        options.jobs
+    };
+
+    let (unit_tx, unit_rx) = crossbeam_channel::bounded::<Unit>(jobs * 16);
+    let (result_tx, result_rx) = crossbeam_channel::unbounded::<Judged>();
+    let (token_tx, token_rx) = crossbeam_channel::bounded::<()>(WINDOW);
+    for _ in 0..WINDOW {
+        token_tx.send(()).expect("the window has room");
+    }
+
+    let outcome: anyhow::Result<()> = std::thread::scope(|scope| {
+        let inputs = &options.inputs;
+        let cluster_ref = cluster.as_ref();
+        let file_done = fix_mode == FixMode::Write;
+        let max_input_bytes = options.max_input_bytes;
+        scope.spawn(move || {
+            let mut seq = 0u64;
+            let mut send = |body: UnitBody| -> bool {
+                if token_rx.recv().is_err() {
+                    return false;
+                }
+                let sent = unit_tx.send(Unit { seq, body }).is_ok();
+                seq += 1;
+                sent
+            };
+            match cluster_ref {
+                Some(cluster) => read_cluster(cluster, &mut send),
+                None => input::read_inputs(inputs, file_done, max_input_bytes, &mut send),
+            }
+        });
+        for _ in 0..jobs {
+            let unit_rx = unit_rx.clone();
+            let result_tx = result_tx.clone();
+            let judge = &judge;
+            scope.spawn(move || {
+                let mut buffer = Vec::with_capacity(16 * 1024);
+                for unit in unit_rx {
+                    if result_tx.send(judge.unit(unit, &mut buffer)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(result_tx);
+        drop(unit_rx);
+
+        let mut pending: BTreeMap<u64, Judged> = BTreeMap::new();
+        let mut next = 0u64;
+        let interactive_out = options.progress && std::io::stdout().is_terminal();
+        for judged in result_rx {
+            pending.insert(judged.seq, judged);
+            while let Some(judged) = pending.remove(&next) {
+                next += 1;
+                for item in judged.items {
+                    let handled = handle(
+                        item,
+                        &mut summary,
+                        report.as_mut(),
+                        &mut reports_to_write,
+                        &mut fixer,
+                        out,
+                        err,
+                        &progress,
+                        interactive_out,
+                    );
+                    if let Err(error) = handled {
+                        // The reader stops at its next unit; the workers when it stops.
+                        drop(token_tx);
+                        return Err(error);
+                    }
+                }
+                progress.update(&summary);
+                let _ = token_tx.send(());
+            }
+        }
+        Ok(())
+    });
+    progress.finish();
+    outcome?;
+
+    summary.elapsed = started.elapsed();
+    if let (Some(reports), Some(cluster)) = (&reports_to_write, &cluster) {
+        summary
+            .notes
+            .push(write_reports(cluster, reports, &options.field_manager)?);
+    }
+    report
+        .finish(out, &summary)
+        .context("while writing the report")?;
+    out.flush().context("while writing the report")?;
+    Ok(match summary.exit_code() {
+        0 => AuditStatus::Clean,
+        1 => AuditStatus::Findings,
+        _ => AuditStatus::Incomplete,
+    })
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the report loop's state, passed down rather than bundled for one caller"
+)]
+fn handle(
+    item: Item,
+    summary: &mut Summary,
+    report: &mut dyn Report,
+    reports_to_write: &mut Option<PolicyReports>,
+    fixer: &mut fix::Fixer,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    progress: &Progress,
+    interactive_out: bool,
+) -> anyhow::Result<()> {
+    let write_context = "while writing the report";
+    match item {
+        Item::Workload(verdict) => {
+            summary.record(&verdict);
+            if let Err(message) = &verdict.result {
+                progress.suspend(|| {
+                    writeln!(
+                        err,
+                        "podguard audit: {}: {}: {message}",
+                        verdict.workload.origin, verdict.workload
+                    )
+                })?;
+            }
+            if let Some(reports) = reports_to_write {
+                reports.record(&verdict);
+            }
+            fixer.record(&verdict);
+            if interactive_out {
+                progress.suspend(|| report.workload(out, &verdict))
+            } else {
+                report.workload(out, &verdict)
+            }
+            .context(write_context)?;
+        }
+        Item::Skipped(skip) => {
+            *summary
+                .skipped
+                .entry(report::skip_label(&skip.reason))
+                .or_default()
+                .entry(skip.kind)
+                .or_default() += 1;
+        }
+        Item::Error(error) => {
+            summary.input_errors += 1;
+            progress.suspend(|| writeln!(err, "podguard audit: {error}"))?;
+            report.input_error(out, &error).context(write_context)?;
+        }
+        Item::FileDone(input) => match fixer.finish_file(&input) {
+            Ok(Some(fixed)) => {
+                summary.fixed_documents += fixed.documents;
+                summary.fixed_files += 1;
+                if fixed.lost_comments {
+                    summary.notes.push(format!(
+                        "{}: comments inside the rewritten documents were not kept; comments outside them were",
+                        input
+                    ));
+                }
+            }
+            Ok(None) => {}
+            Err(error) => {
+                summary.input_errors += 1;
+                progress.suspend(|| writeln!(err, "podguard audit: {error}"))?;
+                report.input_error(out, &error).context(write_context)?;
+            }
+        },
+    }
+    Ok(())
+}
+
+/// The connection to a live cluster; a build without the `cluster` feature (the fuzz
+/// targets) has none, and says so when asked for one.
+#[cfg(feature = "cluster")]
+type Connection = cluster::Cluster;
+#[cfg(not(feature = "cluster"))]
+type Connection = std::convert::Infallible;
+
+#[cfg(feature = "cluster")]
+fn connect(options: ClusterOptions) -> anyhow::Result<Connection> {
+    cluster::Cluster::connect(options)
+}
+
+#[cfg(not(feature = "cluster"))]
+fn connect(_: ClusterOptions) -> anyhow::Result<Connection> {
+    bail!(
+        "this build of podguard audit has no cluster support (the `cluster` feature); audit files instead"
+    )
+}
+
+#[cfg(feature = "cluster")]
+fn read_cluster(cluster: &Connection, send: &mut dyn FnMut(UnitBody) -> bool) {
+    cluster.read(send)
+}
+
+#[cfg(not(feature = "cluster"))]
+fn read_cluster(cluster: &Connection, _: &mut dyn FnMut(UnitBody) -> bool) {
+    match *cluster {}
+}
+
+/// Applies the PolicyReports; returns the note saying what was written.
+#[cfg(feature = "cluster")]
+fn write_reports(
+    cluster: &Connection,
+    reports: &PolicyReports,
+    field_manager: &str,
+) -> anyhow::Result<String> {
+    let built = reports.build();
+    let written = cluster
+        .write_reports(&built, field_manager)
+        .context("while writing PolicyReports (--write-reports)")?;
+    Ok(format!(
+        "wrote {written} PolicyReport object{} to {} with server-side apply (field manager {field_manager:?})",
+        if written == 1 { "" } else { "s" },
+        cluster.server(),
+    ))
+}
+
+#[cfg(not(feature = "cluster"))]
+fn write_reports(cluster: &Connection, _: &PolicyReports, _: &str) -> anyhow::Result<String> {
+    match *cluster {}
+}

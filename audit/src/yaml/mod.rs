@@ -1,0 +1,20 @@
+//! YAML streams the way audit needs them: split into documents by hand, so every
+//! document's first line is known and a broken document does not take the rest of the
+//! stream with it ([`split`]); list documents cut into items ([`list`]); documents written
+//! straight to JSON ([`transcode`]) with the lines of their fields ([`lines`]); and a
+//! block-style emitter for rewritten documents and fix diffs ([`emit`]).
+
+mod emit;
+mod lines;
+mod list;
+mod split;
+mod transcode;
+
+pub use emit::{Style, emit};
+pub use lines::{LineIndex, escape};
+pub use list::{ListItem, SplitList, split_block_list};
+pub use split::{OwnedSegment, Segment, StreamSplitter, split};
+pub use transcode::{Transcoded, Unsupported, transcode_with_lines};
+
+#[cfg(test)]
+mod tests;

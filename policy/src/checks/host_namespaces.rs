@@ -1,0 +1,32 @@
+//! `host-namespaces`: no `hostNetwork`, `hostPID` or `hostIPC`.
+
+use super::{CheckId, Definition, Rule, Run};
+use crate::object::{Container, Flag};
+use crate::settings::Mode;
+
+/// What people read about the check.
+pub const DEFINITION: Definition = Definition {
+    title: "Host namespaces",
+    description: "Pods should not share the node's network, PID or IPC namespace.",
+    requires: "no `hostNetwork`, `hostPID`, `hostIPC`",
+    mutation: None,
+    default_mode: Mode::Warn,
+    linux_only: false,
+    options: &[],
+};
+
+mode_only!();
+
+pub(crate) const RULE: Rule = Rule::Pod(check);
+
+fn check(run: &mut Run, _: &[Container]) {
+    for field in ["hostNetwork", "hostPID", "hostIPC"] {
+        let message = match Flag::read(run.pod.spec, field) {
+            Flag::Set(true) => "is true: remove it",
+            Flag::Invalid => "is not a boolean: remove it",
+            _ => continue,
+        };
+        let path = run.pod.spec_path.key(field);
+        run.pod_finding(CheckId::HostNamespaces, path, message.to_owned(), Vec::new());
+    }
+}

@@ -1,0 +1,470 @@
+//! The checks. Each is one module under `checks/` holding everything about it: its
+//! [`Definition`] (what it requires, its default mode, what mutate mode sets, its options
+//! as people read them), its options as settings, and its rule. The registry at the end of
+//! this file lists them; the settings schema, the requirements document, the settings
+//! form, the README table and the audit reports all derive from these definitions.
+//!
+//! Rules only read; what mutate mode would change is carried as an [`Edit`] on the
+//! finding and applied by the evaluator, which then runs the rules again on the result.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::object::{Container, Edit, FieldPath, PodView};
+use crate::settings::{Mode, Policy, Problems};
+
+/// Everything people read about a check, and how it runs.
+#[derive(Debug)]
+pub struct Definition {
+    /// Short name for forms and tables, e.g. `Run as non-root`.
+    pub title: &'static str,
+    /// What it requires and why, one sentence: report help texts, SARIF rules.
+    pub description: &'static str,
+    /// What it requires, in the terms of the README's table.
+    pub requires: &'static str,
+    /// What mutate mode sets; `None` when only a person can fix a violation.
+    pub mutation: Option<&'static str>,
+    /// The mode of the built-in baseline.
+    pub default_mode: Mode,
+    /// Whether it is skipped for Windows pods, whose Linux-only fields the API forbids.
+    pub linux_only: bool,
+    /// Its options besides `mode`, as the settings form and the requirements document
+    /// describe them (defaults come from the options type itself).
+    pub options: &'static [OptionDoc],
+}
+
+/// One option of a check, as people read it.
+#[derive(Debug)]
+pub struct OptionDoc {
+    /// The settings key, e.g. `defaultRunAsUser`.
+    pub key: &'static str,
+    /// The form's label.
+    pub label: &'static str,
+    /// What it does.
+    pub description: &'static str,
+    /// The form's input type.
+    pub input: Input,
+    /// Whether it matters only in mutate mode (the form shows it only then).
+    pub mutate_only: bool,
+}
+
+/// How the settings form asks for a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input {
+    /// A whole number.
+    Int,
+    /// A yes/no switch.
+    Bool,
+    /// One line of text.
+    String,
+    /// A list of strings.
+    List,
+    /// A map of keys to strings.
+    Map,
+}
+
+/// How a check reads a pod: one container at a time, or the pod as a whole.
+#[derive(Clone, Copy)]
+pub(crate) enum Rule {
+    /// Runs once per container the request lets podguard judge.
+    Container(fn(&mut Run, &Container)),
+    /// Runs once per pod, with the containers judged.
+    Pod(fn(&mut Run, &[Container])),
+}
+
+/// One thing a check found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// The check that found it.
+    pub check: CheckId,
+    /// The container, for container checks.
+    pub container: Option<String>,
+    /// The image of that container, for image exemptions.
+    pub image: Option<String>,
+    /// The field to change.
+    pub path: FieldPath,
+    /// What is wrong and what to set, e.g. `must be true`.
+    pub message: String,
+    /// What mutate mode would change; empty when only a person can fix it.
+    pub fix: Vec<Edit>,
+    /// Not a violation, only a spelling mutate mode normalises (e.g. drop `all`).
+    pub advisory: bool,
+}
+
+impl Finding {
+    /// Whether mutate mode can fix it.
+    pub fn is_fixable(&self) -> bool {
+        !self.fix.is_empty()
+    }
+
+    /// The line people read: `check: container "app" (path) message`.
+    pub fn render(&self, subject: &str) -> String {
+        match &self.container {
+            Some(name) => format!(
+                "{}: container {name:?} ({}) {}",
+                self.check, self.path, self.message
+            ),
+            None => format!("{}: {subject} ({}) {}", self.check, self.path, self.message),
+        }
+    }
+}
+
+/// Which containers and which levels of the pod a request lets podguard judge and change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope<'s> {
+    /// The whole pod; `pod_edits` says whether pod-level fields may be mutated.
+    Whole {
+        /// Pod-level mutation is possible (not a Pod UPDATE).
+        pod_edits: bool,
+    },
+    /// Only these ephemeral containers (a `pods/ephemeralcontainers` request): pod-level
+    /// checks are skipped and fixes go on the containers themselves.
+    AddedEphemeral(&'s HashSet<String>),
+}
+
+impl Scope<'_> {
+    fn includes(&self, container: &Container) -> bool {
+        match self {
+            Scope::Whole { .. } => true,
+            Scope::AddedEphemeral(names) => {
+                container.kind == crate::object::ContainerKind::Ephemeral
+                    && names.contains(&container.name)
+            }
+        }
+    }
+
+    fn pod_checks(&self) -> bool {
+        matches!(self, Scope::Whole { .. })
+    }
+
+    fn pod_edits(&self) -> bool {
+        matches!(self, Scope::Whole { pod_edits: true })
+    }
+}
+
+/// Runs every check that is not off over the pod and returns what they found, plus notes
+/// on checks relaxed for this pod.
+pub fn run(policy: &Policy, pod: &PodView, scope: Scope) -> (Vec<Finding>, Vec<String>) {
+    // A pod-level default reaches every container, including image-exempt ones that
+    // may need to run as root; fixes then go on the judged containers themselves.
+    let reaches_exempt = pod.containers().iter().any(|c| {
+        c.image()
+            .is_some_and(|image| policy.exempt_images.iter().any(|glob| glob.matches(image)))
+    });
+    let mut run = Run {
+        policy,
+        pod,
+        pod_level_edits: scope.pod_edits() && !reaches_exempt,
+        findings: Vec::new(),
+        notes: Vec::new(),
+    };
+    let containers: Vec<Container> = pod
+        .containers()
+        .into_iter()
+        .filter(|c| scope.includes(c))
+        .collect();
+    // Pod Security Admission skips Linux-only fields for Windows pods, and the API server
+    // forbids setting them there, so requiring them would reject every Windows pod.
+    let windows = pod.is_windows();
+    let applies =
+        |id: CheckId| policy.mode(id) != Mode::Off && !(windows && id.definition().linux_only);
+    for c in &containers {
+        for &id in MESSAGE_ORDER {
+            if let (true, Rule::Container(rule)) = (applies(id), id.rule()) {
+                rule(&mut run, c);
+            }
+        }
+    }
+    if scope.pod_checks() {
+        for &id in MESSAGE_ORDER {
+            if let (true, Rule::Pod(rule)) = (applies(id), id.rule()) {
+                rule(&mut run, &containers);
+            }
+        }
+    }
+    (run.findings, run.notes)
+}
+
+/// One evaluation of the rules over a pod: what they read, and what they found.
+pub(crate) struct Run<'p, 'v> {
+    pub(crate) policy: &'p Policy,
+    pub(crate) pod: &'p PodView<'v>,
+    /// Whether fixes may go on the pod's own fields.
+    pub(crate) pod_level_edits: bool,
+    findings: Vec<Finding>,
+    pub(crate) notes: Vec<String>,
+}
+
+impl Run<'_, '_> {
+    pub(crate) fn container_finding(
+        &mut self,
+        check: CheckId,
+        c: &Container,
+        path: FieldPath,
+        message: String,
+        fix: Vec<Edit>,
+    ) {
+        self.findings.push(Finding {
+            check,
+            container: Some(c.name.clone()),
+            image: c.image().map(str::to_owned),
+            path,
+            message,
+            fix,
+            advisory: false,
+        });
+    }
+
+    /// A spelling mutate mode normalises, which is not a violation.
+    pub(crate) fn advisory(
+        &mut self,
+        check: CheckId,
+        c: &Container,
+        path: FieldPath,
+        message: String,
+        fix: Edit,
+    ) {
+        self.findings.push(Finding {
+            check,
+            container: Some(c.name.clone()),
+            image: c.image().map(str::to_owned),
+            path,
+            message,
+            fix: vec![fix],
+            advisory: true,
+        });
+    }
+
+    pub(crate) fn pod_finding(
+        &mut self,
+        check: CheckId,
+        path: FieldPath,
+        message: String,
+        fix: Vec<Edit>,
+    ) {
+        self.findings.push(Finding {
+            check,
+            container: None,
+            image: None,
+            path,
+            message,
+            fix,
+            advisory: false,
+        });
+    }
+
+    /// Sets a security field at the pod level where the request allows it, else on the
+    /// container (ephemeral-container requests may not touch the rest of the pod, and a
+    /// pod-level value would also reach image-exempt containers).
+    pub(crate) fn security_insert(&self, c: &Container, field: &str, value: Value) -> Edit {
+        let path = if self.pod_level_edits {
+            self.pod.security_path(field)
+        } else {
+            c.security_path(field)
+        };
+        Edit::Insert { path, value }
+    }
+}
+
+/// Options of a check that has none besides its mode. The mode has no serde default:
+/// the layers below (the embedded requirements, the built-in baseline) always supply it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModeOnly {
+    /// What the check does with a violation.
+    pub mode: Mode,
+}
+
+/// Defines `Options` (mode only, defaulting to the definition's mode), `Compiled` and
+/// `compile` for a check whose only option is its mode.
+/// (Submodules declared after this see it without an import.)
+macro_rules! mode_only {
+    () => {
+        /// This check's options: its mode only.
+        pub type Options = crate::checks::ModeOnly;
+
+        /// Nothing to compile.
+        pub type Compiled = ();
+
+        pub(crate) fn default_options() -> Options {
+            crate::checks::ModeOnly {
+                mode: DEFINITION.default_mode,
+            }
+        }
+
+        pub(crate) fn compile(_: &Options, _: &mut crate::settings::Problems) -> Compiled {}
+    };
+}
+
+/// Lists the checks, in report order (the order of `CheckId::ALL`, of report tables and
+/// of the settings document): each entry is the id users write, the variant, the module.
+macro_rules! registry {
+    ($( $id:literal => $variant:ident in $module:ident, )*) => {
+        $( pub mod $module; )*
+
+        /// Stable identifiers of the checks; they appear in every message, report and
+        /// exemption.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum CheckId {
+            $(
+                #[doc = $id]
+                #[serde(rename = $id)]
+                $variant,
+            )*
+        }
+
+        impl CheckId {
+            /// Every check, in the order reports list them.
+            pub const ALL: [CheckId; [$( $id ),*].len()] = [$( CheckId::$variant ),*];
+
+            /// The id as users write it, e.g. `run-as-non-root`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( CheckId::$variant => $id, )*
+                }
+            }
+
+            /// Everything people read about it.
+            pub fn definition(self) -> &'static Definition {
+                match self {
+                    $( CheckId::$variant => &$module::DEFINITION, )*
+                }
+            }
+
+            pub(crate) fn rule(self) -> Rule {
+                match self {
+                    $( CheckId::$variant => $module::RULE, )*
+                }
+            }
+        }
+
+        /// One entry per check id; an unknown id is refused.
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        #[serde(default, deny_unknown_fields)]
+        pub struct Checks {
+            $(
+                #[doc = $id]
+                #[serde(rename = $id)]
+                pub $module: $module::Options,
+            )*
+        }
+
+        impl Default for Checks {
+            fn default() -> Self {
+                Checks {
+                    $( $module: $module::default_options(), )*
+                }
+            }
+        }
+
+        impl Checks {
+            /// The mode `id` runs in.
+            pub fn mode(&self, id: CheckId) -> Mode {
+                match id {
+                    $( CheckId::$variant => self.$module.mode, )*
+                }
+            }
+
+            pub(crate) fn compile(&self, problems: &mut Problems) -> CompiledChecks {
+                CompiledChecks {
+                    $( $module: $module::compile(&self.$module, problems), )*
+                }
+            }
+        }
+
+        /// Every check's options, compiled for evaluation.
+        #[derive(Clone, Debug)]
+        pub struct CompiledChecks {
+            $(
+                #[allow(dead_code, reason = "a check with no options compiles to ()")]
+                pub(crate) $module: $module::Compiled,
+            )*
+        }
+    };
+}
+
+registry! {
+    "run-as-non-root" => RunAsNonRoot in run_as_non_root,
+    "drop-capabilities" => DropCapabilities in drop_capabilities,
+    "resource-limits" => ResourceLimits in resource_limits,
+    "prometheus-annotations" => PrometheusAnnotations in prometheus_annotations,
+    "no-privilege-escalation" => NoPrivilegeEscalation in no_privilege_escalation,
+    "no-privileged" => NoPrivileged in no_privileged,
+    "read-only-root-filesystem" => ReadOnlyRootFilesystem in read_only_root_filesystem,
+    "seccomp-profile" => SeccompProfile in seccomp_profile,
+    "host-namespaces" => HostNamespaces in host_namespaces,
+    "image-tag-pinned" => ImageTagPinned in image_tag_pinned,
+    "health-probes" => HealthProbes in health_probes,
+}
+
+/// The order the rules look at a container (then at the pod) in, which is the order of
+/// their lines in a message: the most basic requirements first.
+const MESSAGE_ORDER: &[CheckId] = &[
+    CheckId::RunAsNonRoot,
+    CheckId::NoPrivileged,
+    CheckId::DropCapabilities,
+    CheckId::NoPrivilegeEscalation,
+    CheckId::ReadOnlyRootFilesystem,
+    CheckId::SeccompProfile,
+    CheckId::ImageTagPinned,
+    CheckId::ResourceLimits,
+    CheckId::HealthProbes,
+    CheckId::PrometheusAnnotations,
+    CheckId::HostNamespaces,
+];
+
+impl CheckId {
+    /// Parses an id as written in settings or an exemption annotation.
+    pub fn parse(text: &str) -> Option<CheckId> {
+        CheckId::ALL.into_iter().find(|id| id.as_str() == text)
+    }
+
+    /// One sentence on what the check requires and why, for report help texts.
+    pub fn description(self) -> &'static str {
+        self.definition().description
+    }
+
+    /// Whether mutate mode can fix any violation of this check.
+    pub fn can_mutate(self) -> bool {
+        self.definition().mutation.is_some()
+    }
+
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for CheckId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_check_is_evaluated_and_described() {
+        for id in CheckId::ALL {
+            assert!(
+                MESSAGE_ORDER.contains(&id),
+                "{id} is not in MESSAGE_ORDER, so it would never run"
+            );
+            let definition = id.definition();
+            assert!(
+                definition.description.ends_with('.'),
+                "{id}: {}",
+                definition.description
+            );
+            assert!(
+                !definition.requires.is_empty() && !definition.title.is_empty(),
+                "{id}"
+            );
+            assert_eq!(CheckId::parse(id.as_str()), Some(id));
+        }
+        assert_eq!(MESSAGE_ORDER.len(), CheckId::ALL.len(), "each check once");
+    }
+}

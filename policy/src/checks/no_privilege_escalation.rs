@@ -1,0 +1,66 @@
+//! `no-privilege-escalation`: `allowPrivilegeEscalation: false` on every container.
+
+use serde_json::{Value, json};
+
+use super::{CheckId, Definition, Rule, Run};
+use crate::object::{Container, Edit, Flag};
+use crate::settings::Mode;
+
+/// What people read about the check.
+pub const DEFINITION: Definition = Definition {
+    title: "No privilege escalation",
+    description: "Containers must set allowPrivilegeEscalation: false so setuid binaries cannot gain privileges.",
+    requires: "`allowPrivilegeEscalation: false`",
+    mutation: Some("sets it"),
+    default_mode: Mode::Enforce,
+    linux_only: true,
+    options: &[],
+};
+
+mode_only!();
+
+pub(crate) const RULE: Rule = Rule::Container(check);
+
+fn check(run: &mut Run, c: &Container) {
+    let sc = c.security_context();
+    let path = c.security_path("allowPrivilegeEscalation");
+    let (message, fix) = match Flag::read(sc, "allowPrivilegeEscalation") {
+        Flag::Set(false) => return,
+        Flag::Set(true) => ("is true: set it to false", Vec::new()),
+        Flag::Invalid => ("is not a boolean: set it to false", Vec::new()),
+        Flag::Unset => {
+            // The API server refuses allowPrivilegeEscalation: false together with
+            // privileged: true or an added "CAP_SYS_ADMIN" (compared exactly), so
+            // setting it there would turn a fixable request into a failed one.
+            let adds_sys_admin = sc
+                .and_then(|sc| sc.get("capabilities"))
+                .and_then(|caps| caps.get("add"))
+                .and_then(Value::as_array)
+                .is_some_and(|add| add.iter().any(|a| a.as_str() == Some("CAP_SYS_ADMIN")));
+            if Flag::read(sc, "privileged").is_true() {
+                (
+                    "must be false, which the API allows only without privileged: true",
+                    Vec::new(),
+                )
+            } else if adds_sys_admin {
+                (
+                    "must be false, which the API allows only without adding CAP_SYS_ADMIN",
+                    Vec::new(),
+                )
+            } else {
+                let fix = Edit::Insert {
+                    path: path.clone(),
+                    value: json!(false),
+                };
+                ("must be false", vec![fix])
+            }
+        }
+    };
+    run.container_finding(
+        CheckId::NoPrivilegeEscalation,
+        c,
+        path,
+        message.to_owned(),
+        fix,
+    );
+}

@@ -1,0 +1,160 @@
+//! `run-as-non-root`: every container runs with an effective `runAsNonRoot: true`, never
+//! as uid 0.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
+use crate::object::{Container, Edit};
+use crate::settings::{Mode, Problems};
+
+/// What people read about the check.
+pub const DEFINITION: Definition = Definition {
+    title: "Run as non-root",
+    description: "Containers must run with runAsNonRoot: true so the kubelet refuses to start them as root.",
+    requires: "every container (init and ephemeral too) runs with an effective `runAsNonRoot: true`, never with `runAsUser: 0`",
+    mutation: Some("pod `securityContext.runAsNonRoot: true` (and `runAsUser` if `defaultRunAsUser` is set)"),
+    default_mode: Mode::Enforce,
+    linux_only: false,
+    options: &[OptionDoc {
+        key: "defaultRunAsUser",
+        label: "Default runAsUser",
+        description: "With mutate, also set the pod securityContext.runAsUser to this uid where the pod leaves it unset. Leave empty to set only runAsNonRoot.",
+        input: Input::Int,
+        mutate_only: true,
+    }],
+};
+
+/// Options of `run-as-non-root`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Options {
+    /// What the check does with a violation.
+    pub mode: Mode,
+    /// Mutation also sets the pod's `runAsUser` to this uid where the pod leaves it unset.
+    pub default_run_as_user: Option<i64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        default_options()
+    }
+}
+
+pub(crate) fn default_options() -> Options {
+    Options {
+        mode: DEFINITION.default_mode,
+        default_run_as_user: None,
+    }
+}
+
+/// The compiled options.
+#[derive(Clone, Debug)]
+pub struct Compiled {
+    /// uid mutation sets where the pod leaves `runAsUser` unset.
+    pub default_run_as_user: Option<i64>,
+}
+
+pub(crate) fn compile(options: &Options, problems: &mut Problems) -> Compiled {
+    if options.default_run_as_user.is_some_and(|uid| uid <= 0) {
+        problems.add(
+            "checks.run-as-non-root.defaultRunAsUser",
+            "must be a uid above 0 (uid 0 is root); remove it to leave runAsUser to the image",
+        );
+    }
+    Compiled {
+        default_run_as_user: options.default_run_as_user,
+    }
+}
+
+pub(crate) const RULE: Rule = Rule::Container(check);
+
+fn check(run: &mut Run, c: &Container) {
+    let container_sc = c.security_context();
+    let pod_sc = run.pod.security_context();
+    // The container's value wins; the pod's applies only where the container is silent.
+    let effective = |field: &str| match container_sc.and_then(|sc| sc.get(field)) {
+        Some(v) if !v.is_null() => (Some(v), c.security_path(field)),
+        _ => (
+            pod_sc.and_then(|sc| sc.get(field)).filter(|v| !v.is_null()),
+            run.pod.security_path(field),
+        ),
+    };
+    let (user, user_path) = effective("runAsUser");
+    let (non_root, non_root_path) = effective("runAsNonRoot");
+    let uid = user.and_then(Value::as_i64);
+
+    // The kubelet refuses this pair whatever the pod's user namespace says, so it is
+    // never relaxed.
+    if uid == Some(0) && non_root == Some(&Value::Bool(true)) {
+        let message = "is 0 while runAsNonRoot is true, so the kubelet will refuse to start it: set a non-zero uid";
+        run.container_finding(
+            CheckId::RunAsNonRoot,
+            c,
+            user_path,
+            message.to_owned(),
+            Vec::new(),
+        );
+        return;
+    }
+    let mut found = Vec::new();
+    if uid == Some(0) {
+        found.push((
+            user_path,
+            "is 0 (root): set a non-zero uid".to_owned(),
+            Vec::new(),
+        ));
+    }
+    match non_root {
+        Some(Value::Bool(true)) => {}
+        Some(Value::Bool(false)) => found.push((
+            non_root_path,
+            "is false: set it to true".to_owned(),
+            Vec::new(),
+        )),
+        Some(other) => found.push((
+            non_root_path,
+            format!("must be true, found {other}"),
+            Vec::new(),
+        )),
+        None => {
+            let mut fix = vec![run.security_insert(c, "runAsNonRoot", json!(true))];
+            // Windows pods cannot set runAsUser at all.
+            if let (Some(default_uid), None, true, false) = (
+                run.policy.checks.run_as_non_root.default_run_as_user,
+                user,
+                run.pod_level_edits,
+                run.pod.is_windows(),
+            ) {
+                fix.push(Edit::Insert {
+                    path: run.pod.security_path("runAsUser"),
+                    value: json!(default_uid),
+                });
+            }
+            let message = match uid {
+                Some(uid) if uid > 0 => {
+                    format!(
+                        "is unset while runAsUser is {uid}: set it to true so the kubelet enforces it"
+                    )
+                }
+                _ => "must be true".to_owned(),
+            };
+            found.push((c.security_path("runAsNonRoot"), message, fix));
+        }
+    }
+    if found.is_empty() {
+        return;
+    }
+    if run.pod.in_user_namespace() {
+        // Pod Security Admission relaxes the non-root checks under user namespaces:
+        // uid 0 in the pod maps to an unprivileged uid on the node.
+        run.notes.push(format!(
+            "run-as-non-root: container {:?} may run as root: spec.hostUsers is false, so it is not root on the node",
+            c.name
+        ));
+        return;
+    }
+    for (path, message, fix) in found {
+        run.container_finding(CheckId::RunAsNonRoot, c, path, message, fix);
+    }
+}

@@ -1,0 +1,69 @@
+//! `podguard eval`: one AdmissionReview in, the response out, like `kwctl run`.
+
+use std::io::Read as _;
+
+use anyhow::Context as _;
+
+use podguard_host::Runtime;
+use podguard_host::admission::{self, Endpoint, FailureMode};
+use podguard_host::policy_file::load_policy;
+
+use crate::cli::EvalCommand;
+
+/// What the request would get, as the exit code says it (0 allowed, 1 denied, 2 error),
+/// so scripts can branch on it.
+pub(super) fn run(cmd: &EvalCommand) -> std::process::ExitCode {
+    match evaluate(cmd, &mut std::io::stdout().lock()) {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(1),
+        Err(err) => {
+            eprintln!("podguard eval: {err:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+/// The largest AdmissionReview `eval` reads: the server's default body limit, with room.
+/// An input with no end (`/dev/zero`) would otherwise be read into memory until it ran out.
+pub(crate) const MAX_REVIEW_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Evaluates one review and writes the AdmissionReview response to `out`; whether the
+/// request would be allowed.
+fn evaluate(args: &EvalCommand, out: &mut dyn std::io::Write) -> anyhow::Result<bool> {
+    let body = match args.review.as_deref() {
+        None => read_capped(std::io::stdin().lock(), "stdin")?,
+        Some(path) if path.as_os_str() == "-" => read_capped(std::io::stdin().lock(), "stdin")?,
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("while reading the AdmissionReview {}", path.display()))?;
+            read_capped(file, &path.display().to_string())?
+        }
+    };
+    let runtime = Runtime::new(crate::config::host_config(&args.host))?;
+    let policy = load_policy(&runtime, "podguard", &args.policy, args.settings.as_deref())?;
+    let answer = admission::review(
+        &policy.module,
+        &policy.settings,
+        &body,
+        Endpoint::Mutate,
+        FailureMode::Deny,
+    )
+    .context("while reading the AdmissionReview")?;
+    serde_json::to_writer_pretty(&mut *out, &answer.review)?;
+    writeln!(out)?;
+    Ok(answer.allowed)
+}
+
+fn read_capped(reader: impl std::io::Read, name: &str) -> anyhow::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    reader
+        .take(MAX_REVIEW_BYTES + 1)
+        .read_to_end(&mut body)
+        .with_context(|| format!("while reading the AdmissionReview from {name}"))?;
+    if body.len() as u64 > MAX_REVIEW_BYTES {
+        anyhow::bail!(
+            "{name} holds more than {MAX_REVIEW_BYTES} bytes; an AdmissionReview is a few kilobytes (kube-apiserver sends at most a few megabytes): pass the review file"
+        );
+    }
+    Ok(body)
+}

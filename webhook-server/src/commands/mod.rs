@@ -1,0 +1,34 @@
+//! One module per command, each running the configuration `config` made from its flags.
+
+mod audit;
+mod eval;
+mod gen_certs;
+mod publish;
+mod serve;
+
+use std::process::ExitCode;
+
+use crate::cli::Command;
+
+/// Runs `command`; the exit code says how it went.
+pub(crate) fn run(command: Command) -> ExitCode {
+    let result = match command {
+        Command::Audit(cmd) => return audit::run(crate::config::audit_options(cmd)),
+        Command::Eval(cmd) => return eval::run(&cmd),
+        Command::Serve(cmd) => serve::run(crate::config::serve_config(cmd)),
+        Command::Annotate(cmd) => publish::annotate(&cmd),
+        Command::Inspect(cmd) => publish::inspect(&cmd),
+        Command::Artifacthub(cmd) => publish::artifacthub(&cmd),
+        Command::Push(cmd) => publish::push(&cmd),
+        Command::Pull(cmd) => publish::pull(&cmd),
+        Command::GenCerts(cmd) => gen_certs::run(&cmd),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = %format!("{err:#}"), "podguard stopped");
+            eprintln!("podguard: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

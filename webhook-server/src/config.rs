@@ -1,0 +1,109 @@
+//! Every flag turned into the configuration a library or the server takes: the one place
+//! where defaults that depend on the machine (terminal, cores, `NO_COLOR`) are decided.
+
+use std::io::IsTerminal as _;
+
+use podguard_audit::{AuditOptions, ClusterOptions};
+use podguard_host::HostConfig;
+
+use crate::cli::{
+    AuditCommand, ColorChoice, GenCertsCommand, HostArgs, RegistryArgs, ServeCommand,
+};
+use crate::server::{ServeConfig, TlsFiles};
+use podguard_server::gen_certs::CertRequest;
+use podguard_server::publish::oci::RegistryOptions;
+
+/// The Wasm host's limits.
+pub(crate) fn host_config(args: &HostArgs) -> HostConfig {
+    HostConfig {
+        deadline: args.eval_timeout,
+        memory_limit: args.memory_limit_mib * 1024 * 1024,
+        cache_dir: args.cache_dir.clone(),
+        ..HostConfig::default()
+    }
+}
+
+/// What `podguard audit` runs.
+pub(crate) fn audit_options(cmd: AuditCommand) -> AuditOptions {
+    let stdout_terminal = std::io::stdout().is_terminal();
+    AuditOptions {
+        inputs: cmd.inputs,
+        cluster: cmd.cluster.then_some(ClusterOptions {
+            kubeconfig: cmd.kubeconfig,
+            context: cmd.context,
+            namespace: None,
+            page_size: cmd.page_size,
+        }),
+        namespace: cmd.namespace,
+        policy: cmd.policy,
+        settings: cmd.settings,
+        output: cmd.output,
+        fail_on: cmd.fail_on,
+        show_fix: cmd.show_fix,
+        fix: cmd.fix,
+        write_reports: cmd.write_reports,
+        field_manager: cmd.field_manager,
+        color: match cmd.color {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => stdout_terminal && std::env::var_os("NO_COLOR").is_none(),
+        },
+        progress: !cmd.no_progress && std::io::stderr().is_terminal(),
+        jobs: cmd
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        max_input_bytes: cmd.max_input_bytes,
+        host: host_config(&cmd.host),
+    }
+}
+
+/// What `podguard serve` runs.
+pub(crate) fn serve_config(cmd: ServeCommand) -> ServeConfig {
+    let tls = match (cmd.tls_cert, cmd.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert,
+            key,
+            client_ca: cmd.client_ca,
+            reload_interval: cmd.cert_reload_interval,
+        }),
+        _ => None,
+    };
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    ServeConfig {
+        listen: cmd.listen,
+        policies: cmd.policies,
+        tls,
+        failure_mode: cmd.failure_mode,
+        max_body_bytes: cmd.max_body_bytes,
+        max_buffered_bytes: cmd.max_buffered_bytes.max(cmd.max_body_bytes),
+        max_connections: cmd.max_connections.max(1),
+        idle_timeout: cmd.idle_timeout,
+        write_timeout: cmd.write_timeout,
+        // Evaluation is CPU-bound: a couple per core keeps the cores busy while one waits
+        // on memory, without letting a storm queue unbounded work.
+        max_concurrent_evaluations: cmd.max_concurrent_evaluations.unwrap_or(workers * 2),
+        queue_timeout: cmd.queue_timeout,
+        header_timeout: cmd.header_timeout,
+        request_timeout: cmd.request_timeout,
+        shutdown_grace: cmd.shutdown_grace,
+        workers,
+        host: host_config(&cmd.host),
+    }
+}
+
+/// How `push` and `pull` reach the registry.
+pub(crate) fn registry_options(args: &RegistryArgs) -> RegistryOptions {
+    RegistryOptions {
+        insecure: args.insecure_registry,
+        docker_config: args.docker_config.clone(),
+    }
+}
+
+/// What `gen-certs` writes.
+pub(crate) fn cert_request(cmd: &GenCertsCommand) -> CertRequest {
+    CertRequest {
+        dns_names: cmd.dns_names.clone(),
+        ips: cmd.ips.clone(),
+        client: cmd.client,
+    }
+}
