@@ -352,7 +352,6 @@ impl Judge<'_> {
         }
         if !found.mapping {
             return vec![Item::Skipped(Skip {
-                origin,
                 kind: "(not a mapping)".to_owned(),
                 reason: SkipReason::NotKubernetesObject,
             })];
@@ -374,13 +373,7 @@ impl Judge<'_> {
         span: Option<TextSpan>,
         buffer: &mut Vec<u8>,
     ) -> Item {
-        let skip = |kind: String, reason| {
-            Item::Skipped(Skip {
-                origin: origin.clone(),
-                kind,
-                reason,
-            })
-        };
+        let skip = |kind: String, reason| Item::Skipped(Skip { kind, reason });
         let mapping = match object {
             Object::Value(value) => value.is_object(),
             Object::Raw(text) => text.starts_with('{'),

@@ -25,12 +25,13 @@
 
 #[cfg(feature = "cluster")]
 mod cluster;
+mod error;
 mod fix;
-pub mod input;
+mod input;
 mod judge;
-pub mod model;
+mod model;
 mod modes;
-pub mod report;
+mod report;
 pub mod yaml;
 
 use std::collections::BTreeMap;
@@ -38,14 +39,18 @@ use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
-
 use judge::{FixMode, Judge};
-use model::{FailOn, Item, Judged, Unit, UnitBody};
+use model::{Item, Judged, Unit, UnitBody};
+use podguard_host::policy_file::PolicyFileError;
 use podguard_host::policy_file::load_policy;
 use podguard_host::{HostConfig, Runtime};
+
+pub use error::{AuditError, ModuleAnswerError};
+pub use input::DEFAULT_MAX_INPUT_BYTES;
+pub use model::FailOn;
+pub use report::OutputFormat;
 use report::policyreport::{PolicyReportOutput, PolicyReports};
-use report::{OutputFormat, Paint, Report, Summary};
+use report::{Paint, Report, Summary};
 
 /// Where `cargo build --release --target wasm32-wasip1 -p podguard-policy` puts the module,
 /// relative to the target directory.
@@ -152,7 +157,7 @@ impl AuditStatus {
 
 /// Finds the default policy module: the release build under `./target`, or under the
 /// target directory the running binary was built into.
-pub fn default_module() -> anyhow::Result<PathBuf> {
+pub fn default_module() -> Result<PathBuf, AuditError> {
     let mut candidates = Vec::new();
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
         candidates.push(PathBuf::from(dir).join(DEFAULT_MODULE));
@@ -168,42 +173,46 @@ pub fn default_module() -> anyhow::Result<PathBuf> {
         return Ok(found.clone());
     }
     let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-    bail!(
-        "no policy module: pass --policy MODULE.wasm, or build the default one with `cargo build --release --target wasm32-wasip1 -p podguard-policy` (looked for {})",
-        looked.join(", ")
-    )
+    Err(AuditError::NoModule {
+        looked: looked.join(", "),
+    })
 }
 
-fn check_usage(options: &AuditOptions) -> anyhow::Result<()> {
+fn check_usage(options: &AuditOptions) -> Result<(), AuditError> {
+    use AuditError::Usage;
     let stdin = options.inputs.iter().any(|p| p.as_os_str() == "-");
     match (&options.cluster, options.inputs.is_empty()) {
-        (Some(_), false) => bail!(
-            "--cluster audits the cluster, not files: drop the file arguments, or drop --cluster"
-        ),
+        (Some(_), false) => {
+            return Err(Usage(
+                "--cluster audits the cluster, not files: drop the file arguments, or drop --cluster",
+            ));
+        }
         (None, true) => {
-            bail!("nothing to audit: name files or directories (or - for stdin), or pass --cluster")
+            return Err(Usage(
+                "nothing to audit: name files or directories (or - for stdin), or pass --cluster",
+            ));
         }
         _ => {}
     }
     if options.fix && stdin {
-        bail!(
-            "--fix writes fixes back into files, and stdin is not a file: save the manifests to a file and audit that"
-        );
+        return Err(Usage(
+            "--fix writes fixes back into files, and stdin is not a file: save the manifests to a file and audit that",
+        ));
     }
     if options.fix && options.cluster.is_some() {
-        bail!(
-            "--fix writes fixes back into files; a live cluster is changed by your GitOps repository or by `kubectl apply`: audit the manifests with --fix instead, or use --show-fix"
-        );
+        return Err(Usage(
+            "--fix writes fixes back into files; a live cluster is changed by your GitOps repository or by `kubectl apply`: audit the manifests with --fix instead, or use --show-fix",
+        ));
     }
     if options.write_reports && options.cluster.is_none() {
-        bail!(
-            "--write-reports writes PolicyReports into the cluster it audited: add --cluster (or print them with --output policyreport)"
-        );
+        return Err(Usage(
+            "--write-reports writes PolicyReports into the cluster it audited: add --cluster (or print them with --output policyreport)",
+        ));
     }
     if options.show_fix && !matches!(options.output, OutputFormat::Table | OutputFormat::Json) {
-        bail!(
-            "--show-fix prints fixes in the table or json report: use --output table or --output json"
-        );
+        return Err(Usage(
+            "--show-fix prints fixes in the table or json report: use --output table or --output json",
+        ));
     }
     if options
         .inputs
@@ -212,7 +221,7 @@ fn check_usage(options: &AuditOptions) -> anyhow::Result<()> {
         .count()
         > 1
     {
-        bail!("stdin (-) can be read only once: name it once");
+        return Err(Usage("stdin (-) can be read only once: name it once"));
     }
     Ok(())
 }
@@ -280,14 +289,14 @@ pub fn run(
     options: &AuditOptions,
     out: &mut dyn Write,
     err: &mut dyn Write,
-) -> anyhow::Result<AuditStatus> {
+) -> Result<AuditStatus, AuditError> {
     let started = Instant::now();
     check_usage(options)?;
     let module_path = match &options.policy {
         Some(path) => path.clone(),
         None => default_module()?,
     };
-    let runtime = Runtime::new(options.host.clone())?;
+    let runtime = Runtime::new(options.host.clone()).map_err(PolicyFileError::from)?;
     let policy = load_policy(
         &runtime,
         "podguard",
@@ -297,7 +306,6 @@ pub fn run(
     let modes = modes::of_module(&policy.module, &policy.settings)?;
     let mut summary = Summary {
         fail_on: options.fail_on,
-        modes: Some(modes.clone()),
         ..Summary::default()
     };
     let fix_mode = if options.fix {
@@ -310,7 +318,7 @@ pub fn run(
     let fix_overrides = if fix_mode == FixMode::Off {
         None
     } else {
-        let (overrides, notes) = modes::fix_overrides(&policy.module, &policy.settings, &modes)?;
+        let (overrides, notes) = modes::fix_overrides(&policy.module, &policy.settings, &modes);
         summary.notes.extend(notes);
         Some(overrides)
     };
@@ -368,7 +376,7 @@ pub fn run(
         token_tx.send(()).expect("the window has room");
     }
 
-    let outcome: anyhow::Result<()> = std::thread::scope(|scope| {
+    let outcome: Result<(), AuditError> = std::thread::scope(|scope| {
         let inputs = &options.inputs;
         let cluster_ref = cluster.as_ref();
         let file_done = fix_mode == FixMode::Write;
@@ -444,10 +452,8 @@ pub fn run(
             .notes
             .push(write_reports(cluster, reports, &options.field_manager)?);
     }
-    report
-        .finish(out, &summary)
-        .context("while writing the report")?;
-    out.flush().context("while writing the report")?;
+    report.finish(out, &summary).map_err(AuditError::Report)?;
+    out.flush().map_err(AuditError::Report)?;
     Ok(match summary.exit_code() {
         0 => AuditStatus::Clean,
         1 => AuditStatus::Findings,
@@ -469,19 +475,20 @@ fn handle(
     err: &mut dyn Write,
     progress: &Progress,
     interactive_out: bool,
-) -> anyhow::Result<()> {
-    let write_context = "while writing the report";
+) -> Result<(), AuditError> {
     match item {
         Item::Workload(verdict) => {
             summary.record(&verdict);
             if let Err(message) = &verdict.result {
-                progress.suspend(|| {
-                    writeln!(
-                        err,
-                        "podguard audit: {}: {}: {message}",
-                        verdict.workload.origin, verdict.workload
-                    )
-                })?;
+                progress
+                    .suspend(|| {
+                        writeln!(
+                            err,
+                            "podguard audit: {}: {}: {message}",
+                            verdict.workload.origin, verdict.workload
+                        )
+                    })
+                    .map_err(AuditError::Report)?;
             }
             if let Some(reports) = reports_to_write {
                 reports.record(&verdict);
@@ -492,7 +499,7 @@ fn handle(
             } else {
                 report.workload(out, &verdict)
             }
-            .context(write_context)?;
+            .map_err(AuditError::Report)?;
         }
         Item::Skipped(skip) => {
             *summary
@@ -504,8 +511,12 @@ fn handle(
         }
         Item::Error(error) => {
             summary.input_errors += 1;
-            progress.suspend(|| writeln!(err, "podguard audit: {error}"))?;
-            report.input_error(out, &error).context(write_context)?;
+            progress
+                .suspend(|| writeln!(err, "podguard audit: {error}"))
+                .map_err(AuditError::Report)?;
+            report
+                .input_error(out, &error)
+                .map_err(AuditError::Report)?;
         }
         Item::FileDone(input) => match fixer.finish_file(&input) {
             Ok(Some(fixed)) => {
@@ -521,8 +532,12 @@ fn handle(
             Ok(None) => {}
             Err(error) => {
                 summary.input_errors += 1;
-                progress.suspend(|| writeln!(err, "podguard audit: {error}"))?;
-                report.input_error(out, &error).context(write_context)?;
+                progress
+                    .suspend(|| writeln!(err, "podguard audit: {error}"))
+                    .map_err(AuditError::Report)?;
+                report
+                    .input_error(out, &error)
+                    .map_err(AuditError::Report)?;
             }
         },
     }
@@ -537,15 +552,13 @@ type Connection = cluster::Cluster;
 type Connection = std::convert::Infallible;
 
 #[cfg(feature = "cluster")]
-fn connect(options: ClusterOptions) -> anyhow::Result<Connection> {
-    cluster::Cluster::connect(options)
+fn connect(options: ClusterOptions) -> Result<Connection, AuditError> {
+    Ok(cluster::Cluster::connect(options)?)
 }
 
 #[cfg(not(feature = "cluster"))]
-fn connect(_: ClusterOptions) -> anyhow::Result<Connection> {
-    bail!(
-        "this build of podguard audit has no cluster support (the `cluster` feature); audit files instead"
-    )
+fn connect(_: ClusterOptions) -> Result<Connection, AuditError> {
+    Err(AuditError::NoClusterSupport)
 }
 
 #[cfg(feature = "cluster")]
@@ -564,11 +577,9 @@ fn write_reports(
     cluster: &Connection,
     reports: &PolicyReports,
     field_manager: &str,
-) -> anyhow::Result<String> {
+) -> Result<String, AuditError> {
     let built = reports.build();
-    let written = cluster
-        .write_reports(&built, field_manager)
-        .context("while writing PolicyReports (--write-reports)")?;
+    let written = cluster.write_reports(&built, field_manager)?;
     Ok(format!(
         "wrote {written} PolicyReport object{} to {} with server-side apply (field manager {field_manager:?})",
         if written == 1 { "" } else { "s" },
@@ -577,6 +588,6 @@ fn write_reports(
 }
 
 #[cfg(not(feature = "cluster"))]
-fn write_reports(cluster: &Connection, _: &PolicyReports, _: &str) -> anyhow::Result<String> {
+fn write_reports(cluster: &Connection, _: &PolicyReports, _: &str) -> Result<String, AuditError> {
     match *cluster {}
 }

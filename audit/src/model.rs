@@ -177,8 +177,6 @@ pub enum Item {
 /// An object audit does not judge.
 #[derive(Debug, Clone)]
 pub struct Skip {
-    /// Where it is.
-    pub origin: Origin,
     /// Its kind, or what it is instead.
     pub kind: String,
     /// Why.

@@ -11,24 +11,18 @@ use podguard_policy::{CheckId, Mode};
 use serde_json::Value;
 
 use super::judge::set_mode;
+use crate::error::{AuditError, ModuleAnswerError};
 
 /// Asks the module for the mode of every check under `settings` (JSON).
-pub(crate) fn of_module(module: &PolicyModule, settings: &str) -> anyhow::Result<CheckModes> {
+pub(crate) fn of_module(module: &PolicyModule, settings: &str) -> Result<CheckModes, AuditError> {
+    let not_podguard = |source: ModuleAnswerError| AuditError::NotPodguard {
+        operation: operation::MODES,
+        source,
+    };
     let answer = module
         .call(operation::MODES, settings.as_bytes())
-        .map_err(|err| {
-            anyhow::anyhow!(
-                "the policy module cannot tell the checks' modes ({}): {}; pass a podguard policy module (--policy) built from this version",
-                operation::MODES,
-                podguard_host::chain(&err)
-            )
-        })?;
-    serde_json::from_slice(&answer).map_err(|err| {
-        anyhow::anyhow!(
-            "the policy module's {} answer is not podguard's check modes ({err}); pass a podguard policy module built from this version",
-            operation::MODES
-        )
-    })
+        .map_err(|err| not_podguard(err.into()))?;
+    serde_json::from_slice(&answer).map_err(|err| not_podguard(err.into()))
 }
 
 /// Runtime settings for fix proposals: `settings` with every mutable check that is on
@@ -39,8 +33,10 @@ pub(crate) fn fix_overrides(
     module: &PolicyModule,
     settings: &str,
     modes: &CheckModes,
-) -> anyhow::Result<(Value, Vec<String>)> {
-    let base: Value = serde_json::from_str(settings)?;
+) -> (Value, Vec<String>) {
+    // The host wrote these settings as JSON from a mapping (policy_file::read_settings).
+    let base: Value =
+        serde_json::from_str(settings).unwrap_or_else(|_| Value::Object(Default::default()));
     let changes: Vec<(CheckId, Mode)> = modes
         .active()
         .filter_map(|(check, mode)| match mode {
@@ -55,7 +51,7 @@ pub(crate) fn fix_overrides(
         set_mode(&mut all, *check, *mode);
     }
     if accepted(&all).is_ok() {
-        return Ok((all, Vec::new()));
+        return (all, Vec::new());
     }
     let mut kept = base;
     let mut notes = Vec::new();
@@ -65,9 +61,10 @@ pub(crate) fn fix_overrides(
         match accepted(&candidate) {
             Ok(()) => kept = candidate,
             Err(err) => notes.push(format!(
-                "{check} cannot run in {mode} mode with these settings, so fixes leave it out: {err}"
+                "{check} cannot run in {mode} mode with these settings, so fixes leave it out: {}",
+                podguard_host::chain(&err)
             )),
         }
     }
-    Ok((kept, notes))
+    (kept, notes)
 }

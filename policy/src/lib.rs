@@ -24,16 +24,16 @@
 
 #[cfg(feature = "browser")]
 pub mod browser;
-pub mod checks;
+mod checks;
 pub mod contract;
 pub mod docs;
-pub mod evaluate;
-pub mod glob;
-pub mod object;
-pub mod quantity;
-pub mod request;
-pub mod response;
-pub mod settings;
+mod evaluate;
+mod glob;
+mod object;
+mod quantity;
+mod request;
+mod response;
+mod settings;
 #[cfg(target_os = "wasi")]
 mod wapc;
 
@@ -43,7 +43,8 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-pub use checks::Definition;
+pub use checks::{Definition, Input, OptionDoc};
+pub use evaluate::MAX_LINES_PER_OBJECT;
 pub use evaluate::{
     Disposition, ExemptedBy, Exemption, Outcome, Violation, evaluate, evaluate_object,
 };

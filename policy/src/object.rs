@@ -402,8 +402,6 @@ impl<'a> Container<'a> {
 /// The pod (or pod template) inside a workload object.
 #[derive(Clone, Debug)]
 pub struct PodView<'a> {
-    /// The workload's kind.
-    pub kind: WorkloadKind,
     /// The pod's (template's) `metadata`.
     pub metadata: Option<&'a Map<String, Value>>,
     /// The pod's (template's) `spec`.
@@ -421,7 +419,6 @@ impl<'a> PodView<'a> {
         let metadata_path = base.key("metadata");
         let spec_path = base.key("spec");
         PodView {
-            kind,
             metadata: metadata_path.lookup(object).and_then(Value::as_object),
             spec: spec_path.lookup(object).and_then(Value::as_object),
             metadata_path,

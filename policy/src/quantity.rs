@@ -103,12 +103,6 @@ impl Quantity {
         }
     }
 
-    /// A zero request or limit usually means "unset" to a rule, whatever its notation
-    /// (`0`, `0m`, `0Gi`).
-    pub fn is_zero(&self) -> bool {
-        self.nanos == 0
-    }
-
     /// The API server's validation refuses negative resources, but a rule may see one
     /// before validation runs and must not treat it as a small positive value.
     pub fn is_negative(&self) -> bool {
@@ -441,9 +435,9 @@ mod tests {
         assert_eq!(q("-1").nanos(), -NANOS_PER_UNIT);
         assert!(q("-500m") < q("0"));
         assert!(!q("-0").is_negative());
-        assert!(q("-0").is_zero());
-        assert!(q("0Gi").is_zero());
-        assert!(!q("1n").is_zero());
+        assert_eq!(q("-0").nanos(), 0);
+        assert_eq!(q("0Gi").nanos(), 0);
+        assert_ne!(q("1n").nanos(), 0);
     }
 
     #[test]

@@ -4,9 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use podguard_policy::{
-    AdmissionRequest, evaluate, evaluate::MAX_LINES_PER_OBJECT, policy_from_settings,
-};
+use podguard_policy::{AdmissionRequest, MAX_LINES_PER_OBJECT, evaluate, policy_from_settings};
 use serde_json::{Value, json};
 
 /// A Pod of `n` containers carrying only a name and an image: every container breaks

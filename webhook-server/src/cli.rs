@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use podguard_audit::model::FailOn;
-use podguard_audit::report::OutputFormat;
+use podguard_audit::{FailOn, OutputFormat};
 use podguard_host::admission::FailureMode;
 
 use crate::server::PolicySource;
@@ -120,7 +119,7 @@ pub(crate) struct AuditCommand {
     pub(crate) jobs: Option<usize>,
     /// The most one input (a file, or stdin) may hold, in bytes; a larger one is an error
     /// (exit 2), read no further.
-    #[arg(long, env = "PODGUARD_MAX_INPUT_BYTES", default_value_t = podguard_audit::input::DEFAULT_MAX_INPUT_BYTES)]
+    #[arg(long, env = "PODGUARD_MAX_INPUT_BYTES", default_value_t = podguard_audit::DEFAULT_MAX_INPUT_BYTES)]
     pub(crate) max_input_bytes: u64,
     /// Wasm limits.
     #[command(flatten)]

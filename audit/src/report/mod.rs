@@ -9,7 +9,6 @@ use std::time::Duration;
 use podguard_policy::{CheckId, Mode};
 
 use super::model::{FailOn, InputError, SkipReason, Verdict};
-use podguard_policy::contract::CheckModes;
 
 pub mod json;
 pub mod junit;
@@ -74,8 +73,6 @@ pub struct NamespaceTally {
 pub struct Summary {
     /// `--fail-on`.
     pub fail_on: FailOn,
-    /// The modes of the checks.
-    pub modes: Option<CheckModes>,
     /// Workloads judged.
     pub workloads: usize,
     /// Workloads without a single violation.
@@ -170,14 +167,6 @@ impl Summary {
         } else {
             0
         }
-    }
-
-    /// The mode of a check for reports: what the module said about it.
-    pub fn mode_of(&self, check: CheckId) -> Option<Mode> {
-        self.by_check
-            .get(&check)
-            .and_then(|t| t.mode)
-            .or_else(|| self.modes.as_ref().map(|m| m.get(check)))
     }
 }
 

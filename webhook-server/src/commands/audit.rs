@@ -12,7 +12,7 @@ pub(super) fn run(options: AuditOptions) -> ExitCode {
         Ok(status) => ExitCode::from(status.code()),
         Err(err) => {
             let _ = out.flush();
-            eprintln!("podguard audit: {err:#}");
+            eprintln!("podguard audit: {}", podguard_host::chain(&err));
             ExitCode::from(2)
         }
     }

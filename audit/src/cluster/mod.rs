@@ -6,19 +6,64 @@
 //! context. List calls ask for `--page-size` objects at a time and follow
 //! `metadata.continue`, so memory stays flat however many workloads the cluster runs.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::ListParams;
 use kube::config::{KubeConfigOptions, Kubeconfig};
-use kube::core::{ApiResource, GroupVersionKind};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::ClusterOptions;
 use super::model::{InputError, InputName, Origin, UnitBody};
-use super::report::policyreport::{API_VERSION, MANAGED_BY};
+mod write;
+
+/// Why the cluster could not be reached or written. Listing errors are not here: a kind
+/// that cannot be listed is reported with the rest and the others are still listed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The client's runtime could not start.
+    #[error("cannot start the Kubernetes client's runtime")]
+    Runtime(#[source] std::io::Error),
+    /// `--kubeconfig` names a file that cannot be read as a kubeconfig.
+    #[error("cannot read the kubeconfig {}; pass a readable kubeconfig to --kubeconfig", path.display())]
+    Kubeconfig {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What kube said.
+        #[source]
+        source: Box<kube::config::KubeconfigError>,
+    },
+    /// The context cannot be loaded.
+    #[error("{hint}")]
+    Context {
+        /// What to check.
+        hint: String,
+        /// What kube said.
+        #[source]
+        source: Box<kube::config::KubeconfigError>,
+    },
+    /// Neither a kubeconfig nor a service account was found.
+    #[error(
+        "no Kubernetes configuration found: set KUBECONFIG or pass --kubeconfig, or run in a pod with a service account"
+    )]
+    NoConfig(#[source] Box<kube::config::InferConfigError>),
+    /// The client could not be built from the configuration.
+    #[error(
+        "cannot build the Kubernetes client from the kubeconfig; check its certificate and credentials"
+    )]
+    Client(#[source] Box<kube::Error>),
+    /// A PolicyReport could not be written or deleted.
+    #[error("cannot write {target}{advice}")]
+    Write {
+        /// The object.
+        target: String,
+        /// What to do, for the causes that have a known fix.
+        advice: String,
+        /// What the API server said (boxed: it is large, and errors travel by value).
+        #[source]
+        source: Box<kube::Error>,
+    },
+}
 
 /// A connected client, and the runtime its calls run on.
 pub struct Cluster {
@@ -102,17 +147,16 @@ struct PageMeta {
 impl Cluster {
     /// Resolves the kubeconfig (or the in-cluster service account) and builds a client.
     /// Nothing is sent until listing starts.
-    pub fn connect(options: ClusterOptions) -> anyhow::Result<Cluster> {
+    pub fn connect(options: ClusterOptions) -> Result<Cluster, ClusterError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .build()?;
+            .build()
+            .map_err(ClusterError::Runtime)?;
         let config = runtime.block_on(config(&options))?;
         let server = Arc::new(InputName::Cluster(config.cluster_url.to_string()));
         let client = {
             let _guard = runtime.enter();
-            kube::Client::try_from(config).context(
-                "while building the Kubernetes client from the kubeconfig; check its certificate and credentials",
-            )?
+            kube::Client::try_from(config).map_err(|err| ClusterError::Client(Box::new(err)))?
         };
         Ok(Cluster {
             runtime,
@@ -192,126 +236,38 @@ impl Cluster {
             }
         }
     }
-
-    /// Applies `reports` with server-side apply under `field_manager`, then deletes the
-    /// reports audit wrote before that this run no longer produces (a namespace that lost
-    /// its workloads, a report that needs fewer parts). With `--namespace`, only that
-    /// namespace's reports are touched and the cluster-wide report is left alone.
-    pub fn write_reports(&self, reports: &[Value], field_manager: &str) -> anyhow::Result<usize> {
-        self.runtime
-            .block_on(self.write_reports_async(reports, field_manager))
-    }
-
-    async fn write_reports_async(
-        &self,
-        reports: &[Value],
-        field_manager: &str,
-    ) -> anyhow::Result<usize> {
-        let only = self.options.namespace.as_deref();
-        let params = PatchParams::apply(field_manager).force();
-        let mut written: BTreeSet<(String, String)> = BTreeSet::new();
-        for report in reports {
-            let kind = report["kind"].as_str().unwrap_or_default();
-            let name = report["metadata"]["name"].as_str().unwrap_or_default();
-            let namespace = report["metadata"]["namespace"].as_str();
-            let api = match (kind, namespace) {
-                ("ClusterPolicyReport", _) if only.is_some() => continue,
-                ("ClusterPolicyReport", _) => {
-                    Api::<DynamicObject>::all_with(self.client.clone(), &resource(kind))
-                }
-                (_, Some(ns)) => {
-                    Api::<DynamicObject>::namespaced_with(self.client.clone(), ns, &resource(kind))
-                }
-                (_, None) => continue,
-            };
-            api.patch(name, &params, &Patch::Apply(report))
-                .await
-                .map_err(|err| write_error(&err, kind, namespace, name))?;
-            written.insert((namespace.unwrap_or_default().to_owned(), name.to_owned()));
-        }
-
-        // Reports of ours that this run did not write are stale.
-        let api = match only {
-            Some(ns) => Api::<DynamicObject>::namespaced_with(
-                self.client.clone(),
-                ns,
-                &resource("PolicyReport"),
-            ),
-            None => Api::<DynamicObject>::all_with(self.client.clone(), &resource("PolicyReport")),
-        };
-        let selector = format!("{}={},podguard.io/report=audit", MANAGED_BY.0, MANAGED_BY.1);
-        let mut stale = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let mut params = ListParams::default()
-                .labels(&selector)
-                .limit(self.options.page_size.max(1));
-            if let Some(token) = &token {
-                params = params.continue_token(token);
-            }
-            let page = api
-                .list(&params)
-                .await
-                .map_err(|err| write_error(&err, "PolicyReport", only, "(list)"))?;
-            for report in &page.items {
-                let namespace = report.metadata.namespace.clone().unwrap_or_default();
-                let name = report.metadata.name.clone().unwrap_or_default();
-                if !written.contains(&(namespace.clone(), name.clone())) {
-                    stale.push((namespace, name));
-                }
-            }
-            match page.metadata.continue_.filter(|t| !t.is_empty()) {
-                Some(next) => token = Some(next),
-                None => break,
-            }
-        }
-        for (namespace, name) in &stale {
-            Api::<DynamicObject>::namespaced_with(
-                self.client.clone(),
-                namespace,
-                &resource("PolicyReport"),
-            )
-            .delete(name, &DeleteParams::default())
-            .await
-            .map_err(|err| write_error(&err, "PolicyReport", Some(namespace), name))?;
-        }
-        Ok(written.len())
-    }
 }
 
-fn resource(kind: &str) -> ApiResource {
-    let (group, version) = API_VERSION.split_once('/').expect("group/version");
-    let plural = if kind == "ClusterPolicyReport" {
-        "clusterpolicyreports"
-    } else {
-        "policyreports"
-    };
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
-}
-
-async fn config(options: &ClusterOptions) -> anyhow::Result<kube::Config> {
+async fn config(options: &ClusterOptions) -> Result<kube::Config, ClusterError> {
     let kube_options = KubeConfigOptions {
         context: options.context.clone(),
         ..KubeConfigOptions::default()
     };
     let mut config = match (&options.kubeconfig, &options.context) {
         (Some(path), _) => {
-            let kubeconfig = Kubeconfig::read_from(path).with_context(|| {
-                format!(
-                    "while reading the kubeconfig {}; pass a readable kubeconfig to --kubeconfig",
-                    path.display()
-                )
-            })?;
+            let kubeconfig =
+                Kubeconfig::read_from(path).map_err(|source| ClusterError::Kubeconfig {
+                    path: path.clone(),
+                    source: Box::new(source),
+                })?;
             kube::Config::from_custom_kubeconfig(kubeconfig, &kube_options)
                 .await
-                .with_context(|| context_hint(options))?
+                .map_err(|source| ClusterError::Context {
+                    hint: context_hint(options),
+                    source: Box::new(source),
+                })?
         }
-        (None, Some(_)) => kube::Config::from_kubeconfig(&kube_options)
+        (None, Some(_)) => {
+            kube::Config::from_kubeconfig(&kube_options)
+                .await
+                .map_err(|source| ClusterError::Context {
+                    hint: context_hint(options),
+                    source: Box::new(source),
+                })?
+        }
+        (None, None) => kube::Config::infer()
             .await
-            .with_context(|| context_hint(options))?,
-        (None, None) => kube::Config::infer().await.context(
-            "no Kubernetes configuration found: set KUBECONFIG or pass --kubeconfig, or run in a pod with a service account",
-        )?,
+            .map_err(|err| ClusterError::NoConfig(Box::new(err)))?,
     };
     // A list page of workloads can take the API server a while on a large cluster, but
     // never minutes.
@@ -322,11 +278,9 @@ async fn config(options: &ClusterOptions) -> anyhow::Result<kube::Config> {
 fn context_hint(options: &ClusterOptions) -> String {
     match &options.context {
         Some(context) => format!(
-            "while loading context {context:?} of the kubeconfig; check the name with `kubectl config get-contexts`"
+            "cannot load context {context:?} of the kubeconfig; check the name with `kubectl config get-contexts`"
         ),
-        None => {
-            "while loading the kubeconfig's current context; pick one with --context".to_owned()
-        }
+        None => "cannot load the kubeconfig's current context; pick one with --context".to_owned(),
     }
 }
 
@@ -394,30 +348,7 @@ fn list_error(err: &kube::Error, listed: &Listed, namespace: Option<&str>, pagin
     }
 }
 
-fn write_error(
-    err: &kube::Error,
-    kind: &str,
-    namespace: Option<&str>,
-    name: &str,
-) -> anyhow::Error {
-    let target = match namespace {
-        Some(ns) => format!("{kind} {ns}/{name}"),
-        None => format!("{kind} {name}"),
-    };
-    match err {
-        kube::Error::Api(status) if status.code == 404 => anyhow::anyhow!(
-            "cannot write {target}: the API server has no {API_VERSION} {kind} ({}); install the PolicyReport CRDs (Policy Reporter's Helm chart, or kubernetes-sigs/wg-policy-prototypes)",
-            status.message
-        ),
-        kube::Error::Api(status) if status.code == 403 => anyhow::anyhow!(
-            "cannot write {target}: forbidden ({}); grant get, list, patch and delete on policyreports and clusterpolicyreports (wgpolicyk8s.io) to this user or service account (deploy/audit has the ClusterRole)",
-            status.message
-        ),
-        other => anyhow::anyhow!("cannot write {target}: {}", error_chain(other)),
-    }
-}
-
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
