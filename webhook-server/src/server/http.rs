@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
-use hyper::body::Incoming;
+use hyper::body::Body;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 
@@ -36,7 +36,11 @@ fn json_error(status: StatusCode, message: impl Into<String>) -> Reply {
 }
 
 /// Serves one HTTP request; never fails, so a connection never drops a request's answer.
-pub(crate) async fn handle(app: Arc<App>, request: Request<Incoming>) -> Result<Reply, Infallible> {
+/// Generic over the request body, so the router is tested in-process with a plain body.
+pub(crate) async fn handle<B>(app: Arc<App>, request: Request<B>) -> Result<Reply, Infallible>
+where
+    B: RequestBody,
+{
     let path = request.uri().path().to_owned();
     let route = match path.as_str() {
         "/livez" | "/readyz" | "/metrics" => None,
@@ -118,7 +122,7 @@ fn drain_cap(limit: usize) -> usize {
 /// Answers 413 at once while the rest of an oversized body is read and dropped, up to a
 /// cap and a deadline: a client that writes its whole body before reading (as most do)
 /// then reads the 413 instead of a reset connection, and one that waits gets it early.
-fn drain_in_background(mut body: Incoming, limit: usize, deadline: std::time::Duration) {
+fn drain_in_background<B: RequestBody>(mut body: B, limit: usize, deadline: std::time::Duration) {
     tokio::spawn(async move {
         let drain = async {
             let mut drained = 0usize;
@@ -133,23 +137,34 @@ fn drain_in_background(mut body: Incoming, limit: usize, deadline: std::time::Du
     });
 }
 
-enum BodyError {
+/// What a request body must be: hyper's own, or any body of bytes in tests.
+pub(crate) trait RequestBody:
+    Body<Data = Bytes, Error: std::fmt::Display> + Send + Unpin + 'static
+{
+}
+
+impl<B> RequestBody for B where
+    B: Body<Data = Bytes, Error: std::fmt::Display> + Send + Unpin + 'static
+{
+}
+
+enum BodyError<B> {
     /// Over the limit; the unread rest of the body.
-    TooLarge(Incoming),
+    TooLarge(B),
     /// Every body being read together would pass the body budget.
     OverBudget,
-    Read(hyper::Error),
+    Read(String),
 }
 
 /// Reads the body, stopping as soon as it passes `limit` or the shared budget refuses
 /// more. `declared` (Content-Length) is charged up front, so a body that cannot fit is
 /// refused before any of it is read.
-async fn read_body(
-    mut body: Incoming,
+async fn read_body<B: RequestBody>(
+    mut body: B,
     limit: usize,
     declared: Option<usize>,
     budget: &Arc<BodyBudget>,
-) -> Result<(Bytes, Charge), BodyError> {
+) -> Result<(Bytes, Charge), BodyError<B>> {
     let mut charge = Charge::none(budget);
     if let Some(length) = declared {
         charge.absorb(budget.charge(length, length).ok_or(BodyError::OverBudget)?);
@@ -159,7 +174,7 @@ async fn read_body(
     let mut frames: Vec<Bytes> = Vec::new();
     let mut received = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(BodyError::Read)?;
+        let frame = frame.map_err(|err| BodyError::Read(err.to_string()))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };
@@ -236,9 +251,9 @@ fn cut_message(message: &str) -> &str {
     }
 }
 
-async fn admit(
+async fn admit<B: RequestBody>(
     app: &Arc<App>,
-    request: Request<Incoming>,
+    request: Request<B>,
     endpoint: Endpoint,
     name: Option<&str>,
 ) -> Reply {
@@ -452,5 +467,236 @@ mod tests {
         assert_eq!(admission_route("/validate/a/b"), None);
         assert_eq!(admission_route("/validatex"), None);
         assert_eq!(admission_route("/other"), None);
+    }
+
+    /// The router in-process, as policy-server tests its own: the same `handle` the
+    /// connections call, a plain body, the real policy module.
+    mod router {
+        use std::sync::atomic::Ordering;
+
+        use http_body_util::Full;
+        use hyper::{Method, Request, StatusCode};
+        use serde_json::Value;
+
+        use super::super::super::{App, PolicySource, ServeConfig};
+        use super::*;
+
+        fn config(max_body_bytes: usize) -> ServeConfig {
+            ServeConfig {
+                listen: "127.0.0.1:0".parse().unwrap(),
+                policies: Vec::new(),
+                tls: None,
+                failure_mode: podguard_host::admission::FailureMode::Deny,
+                max_body_bytes,
+                max_buffered_bytes: 64 * 1024 * 1024,
+                max_connections: 16,
+                idle_timeout: std::time::Duration::from_secs(60),
+                write_timeout: std::time::Duration::from_secs(10),
+                max_concurrent_evaluations: 2,
+                queue_timeout: std::time::Duration::from_secs(1),
+                header_timeout: std::time::Duration::from_secs(5),
+                request_timeout: std::time::Duration::from_secs(10),
+                shutdown_grace: std::time::Duration::from_secs(5),
+                workers: 2,
+                host: podguard_host::HostConfig {
+                    cache_dir: Some(std::env::temp_dir().join("podguard-router-test-cache")),
+                    ..podguard_host::HostConfig::default()
+                },
+            }
+        }
+
+        /// An app serving the policy module as `podguard`, ready unless `ready` is false.
+        fn serving(max_body_bytes: usize, ready: bool) -> Arc<App> {
+            let app = Arc::new(App::new(config(max_body_bytes)));
+            let runtime = podguard_host::Runtime::new(app.config.host.clone()).unwrap();
+            let policy = podguard_host::policy_file::load_policy(
+                &runtime,
+                "podguard",
+                podguard_conformance::policy_module(),
+                None,
+            )
+            .unwrap();
+            let source = PolicySource {
+                name: "podguard".to_owned(),
+                module: podguard_conformance::policy_module().to_owned(),
+                settings: None,
+            };
+            let _ = app.policies.set(
+                [(source.name.clone(), Arc::new(policy))]
+                    .into_iter()
+                    .collect(),
+            );
+            app.ready.store(ready, Ordering::Release);
+            app
+        }
+
+        async fn call(
+            app: &Arc<App>,
+            method: Method,
+            path: &str,
+            content_type: &str,
+            body: Vec<u8>,
+        ) -> (StatusCode, Value) {
+            let request = Request::builder()
+                .method(method)
+                .uri(path)
+                .header(CONTENT_TYPE, content_type)
+                .body(Full::new(Bytes::from(body)))
+                .unwrap();
+            let reply = handle(Arc::clone(app), request).await.unwrap();
+            let status = reply.status();
+            let body = reply.into_body();
+            let value = serde_json::from_slice(&body)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+            (status, value)
+        }
+
+        fn review(name: &str) -> Vec<u8> {
+            serde_json::to_vec(
+                &podguard_conformance::fixtures()
+                    .into_iter()
+                    .find(|f| f.name == name)
+                    .unwrap()
+                    .review,
+            )
+            .unwrap()
+        }
+
+        #[tokio::test]
+        async fn routes_answer_as_documented() {
+            let app = serving(1024 * 1024, true);
+            let json = "application/json";
+            let cases: [(Method, &str, &str, Vec<u8>, StatusCode, &str); 7] = [
+                (Method::GET, "/livez", "", Vec::new(), StatusCode::OK, "ok"),
+                (
+                    Method::GET,
+                    "/readyz",
+                    "",
+                    Vec::new(),
+                    StatusCode::OK,
+                    "ready",
+                ),
+                (
+                    Method::GET,
+                    "/nope",
+                    "",
+                    Vec::new(),
+                    StatusCode::NOT_FOUND,
+                    "no route /nope",
+                ),
+                (
+                    Method::GET,
+                    "/validate",
+                    "",
+                    Vec::new(),
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "/validate takes POST",
+                ),
+                (
+                    Method::POST,
+                    "/validate",
+                    "text/plain",
+                    review("pod-compliant"),
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "send the AdmissionReview as application/json",
+                ),
+                (
+                    Method::POST,
+                    "/validate",
+                    json,
+                    b"{nope".to_vec(),
+                    StatusCode::BAD_REQUEST,
+                    "the body is not a JSON AdmissionReview: key must be a string",
+                ),
+                (
+                    Method::POST,
+                    "/validate/other",
+                    json,
+                    review("pod-compliant"),
+                    StatusCode::NOT_FOUND,
+                    "no policy named \"other\"; loaded: podguard",
+                ),
+            ];
+            for (method, path, content_type, body, status, needle) in cases {
+                let (got, answer) = call(&app, method.clone(), path, content_type, body).await;
+                assert_eq!(got, status, "{method} {path}: {answer}");
+                let text = match &answer {
+                    Value::String(text) => text.clone(),
+                    other => other["message"].as_str().unwrap_or_default().to_owned(),
+                };
+                assert!(text.contains(needle), "{method} {path}: {answer}");
+            }
+        }
+
+        #[tokio::test]
+        async fn a_review_is_answered_with_the_policys_verdict() {
+            let app = serving(1024 * 1024, true);
+            let (status, answer) = call(
+                &app,
+                Method::POST,
+                "/validate",
+                "application/json",
+                review("pod-noncompliant"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(answer["response"]["allowed"], false, "{answer}");
+            assert!(
+                answer["response"]["status"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("run-as-non-root")
+            );
+            let (status, answer) = call(
+                &app,
+                Method::POST,
+                "/validate/podguard",
+                "application/json",
+                review("pod-compliant"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+            assert_eq!(answer["response"]["allowed"], true, "{answer}");
+            let (_, metrics) = call(&app, Method::GET, "/metrics", "", Vec::new()).await;
+            assert!(
+                metrics.as_str().unwrap().contains("podguard_admission_requests_total{policy=\"podguard\",endpoint=\"validate\",verdict=\"denied\",mutated=\"false\"} 1"),
+                "{metrics}"
+            );
+        }
+
+        #[tokio::test]
+        async fn limits_and_readiness_refuse_before_evaluating() {
+            let app = serving(4096, true);
+            let (status, answer) = call(
+                &app,
+                Method::POST,
+                "/validate",
+                "application/json",
+                vec![b' '; 5000],
+            )
+            .await;
+            assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{answer}");
+            assert_eq!(
+                answer["message"],
+                "the body is larger than the 4096-byte limit (--max-body-bytes)"
+            );
+
+            let loading = serving(1024 * 1024, false);
+            let (status, _) = call(&loading, Method::GET, "/readyz", "", Vec::new()).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+            let (status, answer) = call(
+                &loading,
+                Method::POST,
+                "/validate",
+                "application/json",
+                review("pod-compliant"),
+            )
+            .await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+            assert!(
+                answer["message"].as_str().unwrap().contains("not ready"),
+                "{answer}"
+            );
+        }
     }
 }
