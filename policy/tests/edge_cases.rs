@@ -1,4 +1,4 @@
-//! The edge cases of REFERENCE.md ("Edge cases") and DESIGN.md, driven through the policy
+//! The edge cases podguard must get right (README, "How it reads Kubernetes"), driven through the policy
 //! crate's public API only: settings in, admission requests in, outcomes out.
 //!
 //! Every test starts from an object that passes every default check and breaks exactly
@@ -436,7 +436,7 @@ use serde_json::{Value, json};
 use support::*;
 
 // =====================================================================================
-// run-as-non-root (REFERENCE 1-3)
+// run-as-non-root
 // =====================================================================================
 
 #[test]
@@ -774,7 +774,7 @@ fn init_and_ephemeral_containers_count_for_run_as_non_root() {
 }
 
 // =====================================================================================
-// drop-capabilities and privileged (REFERENCE 4-5)
+// drop-capabilities and privileged
 // =====================================================================================
 
 #[test]
@@ -1124,7 +1124,7 @@ fn added_cap_sys_admin_spelled_exactly_blocks_the_escalation_fix() {
 }
 
 // =====================================================================================
-// resource-limits (REFERENCE 6-9)
+// resource-limits
 // =====================================================================================
 
 fn with_resources(resources: Value) -> Value {
@@ -1515,7 +1515,7 @@ fn exempt_init_containers_skips_plain_init_containers_but_not_sidecars() {
 }
 
 // =====================================================================================
-// prometheus-annotations (REFERENCE 10-12)
+// prometheus-annotations
 // =====================================================================================
 
 const PORT_FIELD: &str = r#"metadata.annotations["prometheus.io/port"]"#;
@@ -1819,7 +1819,7 @@ fn prometheus_annotation_keys_come_from_settings() {
 }
 
 // =====================================================================================
-// Operations (REFERENCE 13-15)
+// Operations
 // =====================================================================================
 
 fn debugger(name: &str) -> Value {
@@ -2255,7 +2255,7 @@ fn dry_run_is_judged_like_any_other_request() {
 }
 
 // =====================================================================================
-// Windows and user namespaces (REFERENCE 16-17)
+// Windows and user namespaces
 // =====================================================================================
 
 #[test]
@@ -2803,7 +2803,7 @@ fn seccomp_and_probe_messages_say_what_to_set() {
 }
 
 // =====================================================================================
-// Mutation output (REFERENCE 18)
+// Mutation output
 // =====================================================================================
 
 #[test]
@@ -2883,7 +2883,7 @@ fn mutation_is_idempotent_and_its_result_is_clean() {
 
 #[test]
 fn mutate_mode_reports_violations_to_audit() {
-    // A workload mutate would fix is still non-compliant as it stands (REFERENCE 19).
+    // A workload mutate would fix is still non-compliant as it stands.
     let mut p = pod();
     remove(&mut p, "/spec/securityContext/runAsNonRoot");
     let o = evaluate_object(&policy(&mutate_all()), WorkloadKind::Pod, &p);
@@ -3200,7 +3200,7 @@ fn assert_short(warnings: &[(String, String)]) {
         .collect();
     assert!(
         long.is_empty(),
-        "the API server may truncate warnings past 256 characters (REFERENCE 20):\n{}",
+        "the API server may truncate warnings past 256 characters:\n{}",
         long.join("\n")
     );
 }

@@ -399,3 +399,67 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     };
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is not a usable duration"))
 }
+
+/// The command-line reference (docs/cli.md): every command's full help, as `--help`
+/// prints it. A test keeps the file current.
+#[cfg(test)]
+fn reference() -> String {
+    use clap::CommandFactory as _;
+    let prepare = |command: clap::Command| {
+        command
+            .term_width(100)
+            .mut_args(|arg| arg.hide_env_values(true))
+    };
+    let mut root = prepare(Cli::command()).mut_subcommands(prepare);
+    root.build();
+    let mut out = String::from(
+        "# podguard command-line reference\n\nGenerated from the flags' definitions (`webhook-server/src/cli.rs`) by\n`PODGUARD_BLESS=1 cargo test -p podguard-server --bin podguard cli_reference`.\n",
+    );
+    let mut section = |title: String, command: &mut clap::Command| {
+        let help = command.render_long_help().to_string();
+        out.push_str(&format!(
+            "\n## {title}\n\n```text\n{}\n```\n",
+            help.trim_end()
+        ));
+    };
+    section("podguard".to_owned(), &mut root.clone());
+    let names: Vec<String> = root
+        .get_subcommands()
+        .map(|c| c.get_name().to_owned())
+        .filter(|name| name != "help")
+        .collect();
+    for name in names {
+        let command = root.find_subcommand_mut(&name).expect("listed above");
+        section(format!("podguard {name}"), command);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_reference_is_current() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/cli.md");
+        let expected = super::reference();
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current == expected {
+            return;
+        }
+        if std::env::var_os("PODGUARD_BLESS").is_some_and(|v| v == "1") {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, expected).unwrap();
+            return;
+        }
+        let line = current
+            .lines()
+            .zip(expected.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or(0);
+        panic!(
+            "docs/cli.md is not the flags' help (first difference at line {}: {:?} vs {:?}); regenerate it with PODGUARD_BLESS=1 cargo test -p podguard-server --bin podguard cli_reference",
+            line + 1,
+            current.lines().nth(line),
+            expected.lines().nth(line)
+        );
+    }
+}

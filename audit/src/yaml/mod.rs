@@ -1,8 +1,9 @@
 //! YAML streams the way audit needs them: split into documents by hand, so every
 //! document's first line is known and a broken document does not take the rest of the
-//! stream with it ([`split`]); list documents cut into items ([`list`]); documents written
-//! straight to JSON ([`transcode`]) with the lines of their fields ([`lines`]); and a
-//! block-style emitter for rewritten documents and fix diffs ([`emit`]).
+//! stream with it ([`split()`], [`StreamSplitter`]); list documents cut into items
+//! ([`split_block_list`]); documents written straight to JSON with the lines of their
+//! fields ([`transcode_with_lines`], [`LineIndex`]); and a block-style emitter for
+//! rewritten documents and fix diffs ([`emit()`]).
 
 mod emit;
 mod lines;

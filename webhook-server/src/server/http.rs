@@ -566,7 +566,8 @@ mod tests {
         async fn routes_answer_as_documented() {
             let app = serving(1024 * 1024, true);
             let json = "application/json";
-            let cases: [(Method, &str, &str, Vec<u8>, StatusCode, &str); 7] = [
+            type Case<'a> = (Method, &'a str, &'a str, Vec<u8>, StatusCode, &'a str);
+            let cases: [Case; 7] = [
                 (Method::GET, "/livez", "", Vec::new(), StatusCode::OK, "ok"),
                 (
                     Method::GET,
