@@ -231,7 +231,14 @@ fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), HostErr
         source,
     };
     fs::create_dir_all(dir).map_err(cache_error)?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Unique per write, not only per process: two threads loading the same module into
+    // one cache must not write the same temporary file.
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let tmp = path.with_extension(format!(
+        "tmp{}-{}",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
     let mut file = fs::File::create(&tmp).map_err(cache_error)?;
     file.write_all(bytes).map_err(cache_error)?;
     file.sync_all().map_err(cache_error)?;

@@ -275,3 +275,40 @@ fn precompiled_modules_are_cached_by_digest() {
     assert_eq!(again.call("validate", b"cached").unwrap(), b"cached");
     assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 1);
 }
+
+#[test]
+fn threads_loading_one_module_into_one_cache_all_succeed() {
+    let cache = tempfile::tempdir().unwrap();
+    let config = HostConfig {
+        cache_dir: Some(cache.path().to_owned()),
+        ..config()
+    };
+    let wat = guest(ECHO);
+    std::thread::scope(|scope| {
+        let loads: Vec<_> = (0..8)
+            .map(|_| {
+                let config = config.clone();
+                let wat = &wat;
+                scope.spawn(move || -> Result<Vec<u8>, String> {
+                    let runtime = Runtime::new(config).map_err(|err| err.to_string())?;
+                    let module = runtime
+                        .load("a", wat.as_bytes())
+                        .map_err(|err| podguard_host::chain(&err))?;
+                    module.call("validate", b"x").map_err(|err| err.to_string())
+                })
+            })
+            .collect();
+        for load in loads {
+            assert_eq!(load.join().unwrap().unwrap(), b"x");
+        }
+    });
+    let names: Vec<_> = std::fs::read_dir(cache.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(
+        names.len(),
+        1,
+        "one artifact, no temporary files left: {names:?}"
+    );
+}
