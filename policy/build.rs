@@ -39,6 +39,12 @@ mod quantity;
 )]
 #[path = "src/settings.rs"]
 mod settings;
+#[allow(
+    dead_code,
+    reason = "the build script uses only the validation entry points"
+)]
+#[path = "src/view.rs"]
+mod view;
 
 fn main() {
     println!("cargo::rerun-if-env-changed=PODGUARD_REQUIREMENTS");
@@ -51,6 +57,7 @@ fn main() {
         "src/quantity.rs",
         "src/glob.rs",
         "src/object.rs",
+        "src/view.rs",
         "src/checks",
     ] {
         println!("cargo::rerun-if-changed={module}");

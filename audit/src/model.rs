@@ -19,6 +19,10 @@ pub enum InputName {
     /// Standard input.
     Stdin,
     /// A live cluster, named by its API server URL.
+    #[cfg_attr(
+        not(feature = "cluster"),
+        allow(dead_code, reason = "only the cluster reader names one")
+    )]
     Cluster(String),
 }
 
@@ -119,6 +123,10 @@ pub enum UnitBody {
         implied_type: Option<Arc<(String, String)>>,
     },
     /// One object from a live cluster.
+    #[cfg_attr(
+        not(feature = "cluster"),
+        allow(dead_code, reason = "only the cluster reader sends one")
+    )]
     Object {
         /// Where it is.
         origin: Origin,

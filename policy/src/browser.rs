@@ -21,7 +21,6 @@ use wasm_bindgen::prelude::wasm_bindgen;
 
 use crate::contract::RequestBuilder;
 use crate::object::WorkloadKind;
-use crate::request::AdmissionRequest;
 use crate::settings::{CheckId, Policy, SettingsError};
 use crate::{Outcome, ValidationResponse};
 
@@ -214,12 +213,15 @@ fn judge_document(policy: &Policy, line: u64, object: Value) -> Value {
         None => builder,
     };
     builder.write_request(&mut request_json);
-    let request: AdmissionRequest =
-        serde_json::from_slice(&request_json).expect("the request is built from valid parts");
-    let outcome: Outcome = crate::evaluate(policy, &request);
-    // The request's object leaves managedFields out; the patch and the "before" YAML are
-    // about the object as the user wrote it.
-    let object = &request.object.as_ref().expect("set above").to_full();
+    // The same path as a host's request: the object read from the request's text.
+    let outcome: Outcome = match crate::evaluate::evaluate_request_text(policy, &request_json) {
+        Ok(outcome) => outcome,
+        Err(err) => {
+            document["note"] = json!(format!("podguard cannot read this object: {err}"));
+            return document;
+        }
+    };
+    let object = &object;
     let yaml = |v: &Value| serde_saphyr::to_string(v).unwrap_or_else(|e| format!("# {e}"));
     document["patch"] = json!(
         outcome

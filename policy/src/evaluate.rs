@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::checks::{self, Finding, Scope};
-use crate::object::{FieldPath, PodView, WorkloadKind, display_name};
-use crate::request::{AdmissionRequest, Operation};
+use crate::object::{FieldPath, Workload, WorkloadKind};
+use crate::request::{AdmissionRequest, GroupVersionKind, Operation, ValueAt, WireRequest};
 use crate::response::ValidationResponse;
 use crate::settings::{CheckId, Mode, Policy};
+use crate::view::{ObjectView, OldObjectView, Scalar, set};
 
 /// The workload annotation listing checks exempted for it.
 pub const EXEMPT_ANNOTATION: &str = "podguard.io/exempt";
@@ -153,128 +154,266 @@ impl Outcome {
 /// Judges one admission request. Kinds podguard does not cover, DELETE and CONNECT, and
 /// subresources other than `pods/ephemeralcontainers` are allowed untouched.
 pub fn evaluate(policy: &Policy, request: &AdmissionRequest) -> Outcome {
-    let Some(kind) = WorkloadKind::from_group_kind(&request.kind.group, &request.kind.kind) else {
-        return Outcome::allow();
+    let review = Review {
+        kind: &request.kind,
+        operation: request.operation,
+        sub_resource: request.sub_resource.as_deref(),
+        namespace: request.namespace.as_deref(),
+        object: request.object.as_ref().map(view_of),
+        old_object: request.old_object.as_ref().map(view_of),
     };
-    if !matches!(request.operation, Operation::Create | Operation::Update) {
-        return Outcome::allow();
-    }
-    let ephemeral = match request.sub_resource.as_deref() {
-        None | Some("") => false,
-        Some("ephemeralcontainers") if kind == WorkloadKind::Pod => true,
-        Some(_) => return Outcome::allow(),
-    };
-    if let Some(namespace) = request
-        .namespace
-        .as_ref()
-        .filter(|ns| policy.exempt_namespaces.contains(ns))
-    {
-        let mut outcome = Outcome::allow();
-        outcome.audit_annotations.insert(
-            "exemptions".to_owned(),
-            format!("namespace {namespace:?} is exempt (exemptions.namespaces)"),
-        );
-        outcome.exemptions.push(Exemption {
-            check: None,
-            container: None,
-            by: ExemptedBy::Namespace {
-                namespace: namespace.clone(),
-            },
-        });
-        return outcome;
-    }
-    let Some(object) = request.object.as_ref().filter(|o| o.is_object()) else {
-        return Outcome::reject(format!(
-            "podguard cannot judge this {} request: request.object is missing or not an object",
-            kind
-        ));
-    };
-    let old_pod = request.old_object.as_ref();
-
-    let added_ephemeral = if ephemeral {
-        added_ephemeral_containers(object, old_pod)
-    } else {
-        HashSet::new()
-    };
-    let scope = if ephemeral {
-        Scope::AddedEphemeral(&added_ephemeral)
-    } else {
-        // A Pod's spec is immutable once created, so only its CREATE can be mutated;
-        // pod templates may be mutated on CREATE and UPDATE.
-        Scope::Whole {
-            pod_edits: kind != WorkloadKind::Pod || request.operation == Operation::Create,
-        }
-    };
-    let mutation_allowed = match scope {
-        Scope::Whole { pod_edits } => pod_edits,
-        Scope::AddedEphemeral(_) => true,
-    };
-
-    // Only the stored object's deletion timestamp counts: on CREATE, and in `object`, the
-    // field is whatever the sender wrote, and kube-apiserver clears it only after mutating
-    // admission, so trusting it there would let any Pod skip every check.
-    let tolerated = if request.operation != Operation::Update {
-        None
-    } else if old_pod.is_some_and(is_being_deleted) {
-        Some("the object is being deleted")
-    } else if !ephemeral && pod_unchanged(kind, object, old_pod) {
-        Some("this UPDATE leaves the pod spec unchanged")
-    } else {
-        None
-    };
-
-    let mut outcome = judge(
+    review.judge(
         policy,
-        kind,
-        object,
-        request.namespace.as_deref(),
-        scope,
-        mutation_allowed,
-        tolerated,
-    );
-    if let (Some(mutated), Some(request_object)) = (&mut outcome.mutated_object, &request.object) {
-        request_object.restore_managed_fields(mutated);
-    }
-    outcome
+        &Originals::Values {
+            object: request.object.as_ref(),
+            old_object: request.old_object.as_ref(),
+        },
+    )
+}
+
+/// Judges a request read from JSON `text` (the waPC payload, or a request alone), which
+/// `originals` reads again for what the views leave out.
+pub(crate) fn evaluate_wire(
+    policy: &Policy,
+    request: WireRequest,
+    originals: &Originals,
+) -> Outcome {
+    let review = Review {
+        kind: &request.kind,
+        operation: request.operation,
+        sub_resource: request.sub_resource.as_deref(),
+        namespace: request.namespace.as_deref(),
+        object: request.object,
+        old_object: request.old_object,
+    };
+    review.judge(policy, originals)
+}
+
+/// Judges an `AdmissionRequest` given as its JSON text, as a host would send it.
+#[cfg_attr(
+    not(feature = "browser"),
+    allow(dead_code, reason = "the playground's entry")
+)]
+pub(crate) fn evaluate_request_text(
+    policy: &Policy,
+    text: &[u8],
+) -> Result<Outcome, serde_json::Error> {
+    let request: WireRequest = serde_json::from_slice(text)?;
+    Ok(evaluate_wire(
+        policy,
+        request,
+        &Originals::Text { text, request: &[] },
+    ))
 }
 
 /// Judges a workload object as a CREATE would: what audit asks of every existing object.
 pub fn evaluate_object(policy: &Policy, kind: WorkloadKind, object: &Value) -> Outcome {
-    let namespace = object
-        .get("metadata")
-        .and_then(|m| m.get("namespace"))
-        .and_then(Value::as_str);
+    let workload = Workload::new(kind, view_of(object));
+    let namespace = workload
+        .metadata
+        .namespace
+        .as_ref()
+        .and_then(Scalar::as_str);
     judge(
         policy,
-        kind,
-        object,
+        &workload,
         namespace,
         Scope::Whole { pod_edits: true },
         true,
         None,
+        &Originals::Values {
+            object: Some(object),
+            old_object: None,
+        },
     )
+}
+
+/// Reads a view of a `Value`; views take any JSON, so there is nothing to fail.
+fn view_of<'a, T: Deserialize<'a> + Default>(value: &'a Value) -> T {
+    T::deserialize(value).unwrap_or_default()
+}
+
+/// Where a request's objects can be read whole, for what the views leave out: the object
+/// mutate mode edits, and the pods an UPDATE compares.
+pub(crate) enum Originals<'a> {
+    /// JSON text; `request` is the path of keys to the request in it.
+    Text {
+        /// The document.
+        text: &'a [u8],
+        /// The keys to the request: `request` in a waPC payload, none for a request alone.
+        request: &'a [&'a [&'a str]],
+    },
+    /// Objects a caller built.
+    Values {
+        object: Option<&'a Value>,
+        old_object: Option<&'a Value>,
+    },
+}
+
+const OBJECT: &[&str] = &["object"];
+const OLD_OBJECT: &[&str] = &["oldObject", "old_object"];
+
+impl Originals<'_> {
+    /// The object as sent, to apply mutations to; `None` when it cannot be built (nested
+    /// past the parser's depth limit in a field the checks never read), and then nothing
+    /// is mutated and the violations stand.
+    fn object(&self) -> Option<Value> {
+        match self {
+            Originals::Text { text, request } => {
+                let path: Vec<&[&str]> = request.iter().copied().chain([OBJECT]).collect();
+                ValueAt { path: &path }.read(text).ok().flatten()
+            }
+            Originals::Values { object, .. } => object.cloned(),
+        }
+    }
+
+    /// Whether the object and the stored object define the same pods. Pods that cannot be
+    /// read whole count as changed, so they are judged rather than tolerated.
+    fn pod_unchanged(&self, kind: WorkloadKind) -> bool {
+        let keys = kind.pod_defining_keys();
+        match self {
+            Originals::Text { text, request } => {
+                let read = |object: &'static [&'static str]| {
+                    let path: Vec<&[&str]> = request
+                        .iter()
+                        .copied()
+                        .chain([object])
+                        .chain(keys.iter().map(std::slice::from_ref))
+                        .collect();
+                    ValueAt { path: &path }.read(text)
+                };
+                match (read(OBJECT), read(OLD_OBJECT)) {
+                    (Ok(object), Ok(old)) => object == old,
+                    _ => false,
+                }
+            }
+            Originals::Values { object, old_object } => {
+                let lookup = |value: &Value| {
+                    keys.iter()
+                        .try_fold(value, |value, key| value.get(*key))
+                        .cloned()
+                };
+                match (object, old_object) {
+                    (Some(object), Some(old)) => lookup(object) == lookup(old),
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
+/// The fields of a request the evaluation reads, however it was read.
+struct Review<'r, 'a> {
+    kind: &'r GroupVersionKind,
+    operation: Operation,
+    sub_resource: Option<&'r str>,
+    namespace: Option<&'r str>,
+    object: Option<ObjectView<'a>>,
+    old_object: Option<OldObjectView<'a>>,
+}
+
+impl Review<'_, '_> {
+    fn judge(self, policy: &Policy, originals: &Originals) -> Outcome {
+        let Some(kind) = WorkloadKind::from_group_kind(&self.kind.group, &self.kind.kind) else {
+            return Outcome::allow();
+        };
+        if !matches!(self.operation, Operation::Create | Operation::Update) {
+            return Outcome::allow();
+        }
+        let ephemeral = match self.sub_resource {
+            None | Some("") => false,
+            Some("ephemeralcontainers") if kind == WorkloadKind::Pod => true,
+            Some(_) => return Outcome::allow(),
+        };
+        if let Some(namespace) = self
+            .namespace
+            .filter(|ns| policy.exempt_namespaces.iter().any(|exempt| exempt == ns))
+        {
+            let mut outcome = Outcome::allow();
+            outcome.audit_annotations.insert(
+                "exemptions".to_owned(),
+                format!("namespace {namespace:?} is exempt (exemptions.namespaces)"),
+            );
+            outcome.exemptions.push(Exemption {
+                check: None,
+                container: None,
+                by: ExemptedBy::Namespace {
+                    namespace: namespace.to_owned(),
+                },
+            });
+            return outcome;
+        }
+        let Some(object) = self.object.filter(|o| o.is_map) else {
+            return Outcome::reject(format!(
+                "podguard cannot judge this {kind} request: request.object is missing or not an object"
+            ));
+        };
+        let workload = Workload::new(kind, object);
+        let old = self.old_object.as_ref();
+
+        let added_ephemeral = if ephemeral {
+            added_ephemeral_containers(&workload, old)
+        } else {
+            HashSet::new()
+        };
+        let scope = if ephemeral {
+            Scope::AddedEphemeral(&added_ephemeral)
+        } else {
+            // A Pod's spec is immutable once created, so only its CREATE can be mutated;
+            // pod templates may be mutated on CREATE and UPDATE.
+            Scope::Whole {
+                pod_edits: kind != WorkloadKind::Pod || self.operation == Operation::Create,
+            }
+        };
+        let mutation_allowed = match scope {
+            Scope::Whole { pod_edits } => pod_edits,
+            Scope::AddedEphemeral(_) => true,
+        };
+
+        // Only the stored object's deletion timestamp counts: on CREATE, and in `object`,
+        // the field is whatever the sender wrote, and kube-apiserver clears it only after
+        // mutating admission, so trusting it there would let any Pod skip every check.
+        let tolerated = if self.operation != Operation::Update {
+            None
+        } else if old.is_some_and(|old| set(&old.metadata.deletion_timestamp).is_some()) {
+            Some("the object is being deleted")
+        } else if !ephemeral && old.is_some() && originals.pod_unchanged(kind) {
+            Some("this UPDATE leaves the pod spec unchanged")
+        } else {
+            None
+        };
+
+        judge(
+            policy,
+            &workload,
+            self.namespace,
+            scope,
+            mutation_allowed,
+            tolerated,
+            originals,
+        )
+    }
 }
 
 fn judge(
     policy: &Policy,
-    kind: WorkloadKind,
-    object: &Value,
+    pod: &Workload,
     namespace: Option<&str>,
     scope: Scope,
     mutation_allowed: bool,
     tolerated: Option<&str>,
+    originals: &Originals,
 ) -> Outcome {
-    let pod = PodView::new(kind, object);
+    let kind = pod.kind;
     let subject = if kind == WorkloadKind::Pod {
         "pod"
     } else {
         "pod template"
     };
-    let (annotation_exemptions, mut warnings) =
-        annotation_exemptions(policy, namespace, kind, object, &pod);
+    let (annotation_exemptions, mut warnings) = annotation_exemptions(policy, namespace, pod);
     let mut exemptions = Vec::new();
 
-    let (first_pass, notes) = checks::run(policy, &pod, scope);
+    let (first_pass, notes) = checks::run(policy, pod, scope);
     let first_pass = apply_exemptions(policy, first_pass, &annotation_exemptions, &mut exemptions);
     warnings.extend(notes.iter().cloned());
     warnings.extend(exemption_warnings(&exemptions));
@@ -326,14 +465,14 @@ fn judge(
         .filter(|f| mutation_allowed && policy.mode(f.check) == Mode::Mutate)
         .flat_map(|f| &f.fix)
         .collect();
-    if !edits.is_empty() {
-        let mut copy = object.clone();
+    if let Some(mut copy) = (!edits.is_empty()).then(|| originals.object()).flatten() {
         let mut changed = false;
         for edit in edits {
             changed |= edit.apply(&mut copy);
         }
         if changed {
-            let (pass, _) = checks::run(policy, &PodView::new(kind, &copy), scope);
+            let mutated_pod = Workload::new(kind, view_of(&copy));
+            let (pass, _) = checks::run(policy, &mutated_pod, scope);
             let pass = apply_exemptions(policy, pass, &annotation_exemptions, &mut Vec::new());
             let still_found = places(&pass);
             let mut fixed_ids: Vec<&str> = first_pass
@@ -397,7 +536,7 @@ fn judge(
         let mut message = format!(
             "{} {:?} violates podguard's requirements ({} violation{}):",
             kind,
-            display_name(object),
+            pod.display_name(),
             rejected.len(),
             if rejected.len() == 1 { "" } else { "s" }
         );
@@ -460,8 +599,29 @@ fn place(finding: &Finding) -> Place<'_> {
     (finding.check, &finding.path, finding.container.as_deref())
 }
 
-fn places<'f>(findings: impl IntoIterator<Item = &'f Finding>) -> HashSet<Place<'f>> {
-    findings.into_iter().map(place).collect()
+/// A set of places. Most requests have a handful of findings, matched fastest by a scan;
+/// past a few dozen, a hash set keeps the matching linear.
+enum Places<'f> {
+    Few(Vec<Place<'f>>),
+    Many(HashSet<Place<'f>>),
+}
+
+impl<'f> Places<'f> {
+    fn contains(&self, place: &Place<'f>) -> bool {
+        match self {
+            Places::Few(places) => places.contains(place),
+            Places::Many(places) => places.contains(place),
+        }
+    }
+}
+
+fn places<'f>(findings: impl IntoIterator<Item = &'f Finding>) -> Places<'f> {
+    const FEW: usize = 32;
+    let few: Vec<Place> = findings.into_iter().map(place).collect();
+    match few.len() <= FEW {
+        true => Places::Few(few),
+        false => Places::Many(few.into_iter().collect()),
+    }
 }
 
 fn violation(
@@ -597,27 +757,19 @@ fn describe_exemptions(exemptions: &[Exemption]) -> String {
 fn annotation_exemptions(
     policy: &Policy,
     namespace: Option<&str>,
-    kind: WorkloadKind,
-    object: &Value,
-    pod: &PodView,
+    pod: &Workload,
 ) -> (Vec<(CheckId, String)>, Vec<String>) {
     let mut sources = vec![(
         FieldPath::root().key("metadata").key("annotations"),
-        object
-            .get("metadata")
-            .and_then(|m| m.get("annotations"))
-            .and_then(Value::as_object),
+        &pod.metadata.annotations,
     )];
-    if kind != WorkloadKind::Pod {
-        sources.push((pod.metadata_path.key("annotations"), pod.annotations()));
+    if pod.kind != WorkloadKind::Pod {
+        sources.push((pod.metadata_path().key("annotations"), pod.annotations()));
     }
     let rules = &policy.annotation_exemptions;
     let mut exempt = Vec::new();
     let mut warnings = Vec::new();
     for (path, annotations) in sources {
-        let Some(annotations) = annotations else {
-            continue;
-        };
         let Some(list) = annotations.get(EXEMPT_ANNOTATION) else {
             continue;
         };
@@ -634,7 +786,7 @@ fn annotation_exemptions(
         }
         let reason = annotations
             .get(EXEMPT_REASON_ANNOTATION)
-            .and_then(Value::as_str)
+            .and_then(Scalar::as_str)
             .map(str::trim)
             .filter(|reason| has_visible_text(reason));
         let Some(reason) = reason else {
@@ -685,38 +837,21 @@ fn echoed(value: &str) -> String {
     }
 }
 
-fn is_being_deleted(object: &Value) -> bool {
-    object
-        .get("metadata")
-        .and_then(|m| m.get("deletionTimestamp"))
-        .is_some_and(|t| !t.is_null())
-}
-
-fn pod_unchanged(kind: WorkloadKind, object: &Value, old: Option<&Value>) -> bool {
-    let path = kind.pod_defining_path();
-    match old {
-        Some(old) => path.lookup(object) == path.lookup(old),
-        None => false,
-    }
-}
-
-/// Names of ephemeral containers in `object` that `old` does not have; ephemeral
+/// Names of ephemeral containers in the pod that the stored pod does not have; ephemeral
 /// containers can only be added, never changed or removed.
-fn added_ephemeral_containers(object: &Value, old: Option<&Value>) -> HashSet<String> {
-    let names = |pod: Option<&Value>| -> Vec<String> {
-        pod.and_then(|p| p.get("spec"))
-            .and_then(|s| s.get("ephemeralContainers"))
-            .and_then(Value::as_array)
-            .map(|list| {
-                list.iter()
-                    .filter_map(|c| c.get("name").and_then(Value::as_str).map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
-    let before: HashSet<String> = names(old).into_iter().collect();
-    names(Some(object))
+fn added_ephemeral_containers(pod: &Workload, old: Option<&OldObjectView>) -> HashSet<String> {
+    let before: HashSet<&str> = old
+        .map(|old| &old.spec.ephemeral_containers.0)
         .into_iter()
+        .flatten()
+        .filter_map(|c| c.name.as_ref().and_then(Scalar::as_str))
+        .collect();
+    pod.spec
+        .ephemeral_containers
+        .0
+        .iter()
+        .filter_map(|c| c.name.as_ref().and_then(Scalar::as_str))
         .filter(|name| !before.contains(name))
+        .map(str::to_owned)
         .collect()
 }

@@ -34,6 +34,7 @@ mod quantity;
 mod request;
 mod response;
 mod settings;
+mod view;
 #[cfg(target_os = "wasi")]
 mod wapc;
 
@@ -49,7 +50,7 @@ pub use evaluate::{
     Disposition, ExemptedBy, Exemption, Outcome, Violation, evaluate, evaluate_object,
 };
 pub use object::WorkloadKind;
-pub use request::{AdmissionRequest, RequestObject, ValidatePayload};
+pub use request::{AdmissionRequest, ValidatePayload};
 pub use response::{SettingsValidationResponse, ValidationResponse};
 pub use settings::{CheckId, Mode, Policy, Settings, SettingsError};
 
@@ -113,28 +114,36 @@ pub fn validate_payload(payload: &[u8]) -> ValidationResponse {
 /// Like [`validate_payload`], but returns the whole [`Outcome`] (every violation with its
 /// disposition), which audit reports are built from.
 pub fn evaluate_payload(payload: &[u8]) -> Result<Outcome, String> {
-    let payload: ValidatePayload = serde_json::from_slice(payload)
+    let wire: request::WirePayload = serde_json::from_slice(payload)
         .map_err(|err| format!("podguard cannot read the admission request: {err}"))?;
-    let policy = cached_policy(&payload.settings)
+    let policy = cached_policy(wire.settings.map(|raw| raw.get()))
         .map_err(|err| format!("podguard's settings are invalid: {err}"))?;
-    Ok(evaluate(&policy, &payload.request))
+    let originals = evaluate::Originals::Text {
+        text: payload,
+        request: &[&["request"]],
+    };
+    Ok(evaluate::evaluate_wire(&policy, wire.request, &originals))
 }
 
 thread_local! {
     /// Hosts send the same settings with every request; compiling them once per distinct
-    /// document keeps evaluation to the checks themselves.
-    static POLICY_CACHE: RefCell<Option<(Value, Rc<Policy>)>> = const { RefCell::new(None) };
+    /// document keeps evaluation to the checks themselves. The key is the settings' text,
+    /// so a cache hit costs one comparison of bytes.
+    static POLICY_CACHE: RefCell<Option<(String, Rc<Policy>)>> = const { RefCell::new(None) };
 }
 
-fn cached_policy(overrides: &Value) -> Result<Rc<Policy>, SettingsError> {
+fn cached_policy(settings: Option<&str>) -> Result<Rc<Policy>, SettingsError> {
+    let text = settings.unwrap_or("null");
     POLICY_CACHE.with(|cache| {
         if let Some((key, policy)) = cache.borrow().as_ref()
-            && key == overrides
+            && key == text
         {
             return Ok(Rc::clone(policy));
         }
-        let policy = Rc::new(policy_from_settings(overrides)?);
-        *cache.borrow_mut() = Some((overrides.clone(), Rc::clone(&policy)));
+        let overrides: Value =
+            serde_json::from_str(text).map_err(|err| SettingsError::NotJson(err.to_string()))?;
+        let policy = Rc::new(policy_from_settings(&overrides)?);
+        *cache.borrow_mut() = Some((text.to_owned(), Rc::clone(&policy)));
         Ok(policy)
     })
 }

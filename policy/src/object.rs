@@ -1,13 +1,21 @@
-//! Reading and editing workload objects as JSON.
+//! Workload objects: where their pod lives, how checks find containers, and how mutate mode
+//! edits them.
 //!
-//! podguard never round-trips an object through typed structs: a typed round-trip drops
-//! fields the types do not know and turns zero values into explicit ones, and the JSON
-//! Patch computed from it would then rewrite what the user wrote. Checks read the object's
-//! own JSON, and mutations are [`Edit`]s applied to that JSON in place.
+//! Checks read [views](crate::view) of the object, which keep only the fields they need.
+//! Mutations never go through typed structs: a typed round-trip drops fields the types do
+//! not know and turns zero values into explicit ones, and the JSON Patch computed from it
+//! would then rewrite what the user wrote. They are [`Edit`]s applied to the object's own
+//! JSON in place.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
+
+use std::borrow::Cow;
 
 use serde_json::{Map, Value};
+
+use crate::view::{
+    ContainerView, Entries, MetaView, ObjectView, Scalar, SecurityView, SpecView, TemplateView,
+};
 
 /// The kinds podguard judges: Pods and every kind that carries a pod template.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -107,12 +115,18 @@ impl WorkloadKind {
         }
     }
 
-    /// The part of the object whose change means new pods: a Pod's `spec`, or the
-    /// workload's whole pod template.
-    pub fn pod_defining_path(self) -> FieldPath {
+    /// Where the pod's (template's) `spec` lives.
+    pub fn pod_spec_path(self) -> FieldPath {
+        self.template_base().key("spec")
+    }
+
+    /// The keys leading to the part of the object whose change means new pods: a Pod's
+    /// `spec`, or the workload's whole pod template.
+    pub fn pod_defining_keys(self) -> &'static [&'static str] {
         match self {
-            WorkloadKind::Pod => FieldPath::root().key("spec"),
-            _ => self.template_base(),
+            WorkloadKind::Pod => &["spec"],
+            WorkloadKind::CronJob => &["spec", "jobTemplate", "spec", "template"],
+            _ => &["spec", "template"],
         }
     }
 }
@@ -126,8 +140,8 @@ impl fmt::Display for WorkloadKind {
 /// One step of a [`FieldPath`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Segment {
-    /// A map key.
-    Key(String),
+    /// A map key; the API's own field names are static, so most paths allocate no key.
+    Key(Cow<'static, str>),
     /// A list index.
     Index(usize),
 }
@@ -144,17 +158,15 @@ impl FieldPath {
     }
 
     /// This path extended by a map key.
-    pub fn key(&self, key: &str) -> FieldPath {
-        let mut segments = self.0.clone();
-        segments.push(Segment::Key(key.to_owned()));
-        FieldPath(segments)
+    pub fn key(mut self, key: impl Into<Cow<'static, str>>) -> FieldPath {
+        self.0.push(Segment::Key(key.into()));
+        self
     }
 
     /// This path extended by a list index.
-    pub fn index(&self, index: usize) -> FieldPath {
-        let mut segments = self.0.clone();
-        segments.push(Segment::Index(index));
-        FieldPath(segments)
+    pub fn index(mut self, index: usize) -> FieldPath {
+        self.0.push(Segment::Index(index));
+        self
     }
 
     /// The segments, outermost first.
@@ -167,7 +179,7 @@ impl FieldPath {
         self.0
             .iter()
             .try_fold(root, |value, segment| match segment {
-                Segment::Key(key) => value.get(key.as_str()),
+                Segment::Key(key) => value.get(key.as_ref()),
                 Segment::Index(index) => value.get(*index),
             })
     }
@@ -178,8 +190,18 @@ impl FieldPath {
         for segment in &self.0 {
             out.push('/');
             match segment {
-                Segment::Key(key) => out.push_str(&key.replace('~', "~0").replace('/', "~1")),
-                Segment::Index(index) => out.push_str(&index.to_string()),
+                Segment::Key(key) => {
+                    for c in key.chars() {
+                        match c {
+                            '~' => out.push_str("~0"),
+                            '/' => out.push_str("~1"),
+                            c => out.push(c),
+                        }
+                    }
+                }
+                Segment::Index(index) => {
+                    let _ = write!(out, "{index}");
+                }
             }
         }
         out
@@ -253,10 +275,10 @@ impl Edit {
                 let Some(parent) = ensure_map(object, parents) else {
                     return false;
                 };
-                match parent.get(last) {
+                match parent.get(last.as_ref()) {
                     Some(existing) if !existing.is_null() => false,
                     _ => {
-                        parent.insert(last.clone(), value.clone());
+                        parent.insert(last.as_ref().to_owned(), value.clone());
                         true
                     }
                 }
@@ -297,7 +319,7 @@ fn lookup_mut<'v>(root: &'v mut Value, segments: &[Segment]) -> Option<&'v mut V
     segments
         .iter()
         .try_fold(root, |value, segment| match segment {
-            Segment::Key(key) => value.get_mut(key.as_str()),
+            Segment::Key(key) => value.get_mut(key.as_ref()),
             Segment::Index(index) => value.get_mut(*index),
         })
 }
@@ -336,11 +358,11 @@ pub enum Flag {
 }
 
 impl Flag {
-    /// Reads `key` from a map that may itself be absent.
-    pub fn read(map: Option<&Map<String, Value>>, key: &str) -> Flag {
-        match map.and_then(|m| m.get(key)) {
-            None | Some(Value::Null) => Flag::Unset,
-            Some(Value::Bool(b)) => Flag::Set(*b),
+    /// Reads a field of a view.
+    pub fn of(field: &Option<Scalar>) -> Flag {
+        match field {
+            None | Some(Scalar::Null) => Flag::Unset,
+            Some(Scalar::Bool(b)) => Flag::Set(*b),
             Some(_) => Flag::Invalid,
         }
     }
@@ -367,152 +389,191 @@ pub enum ContainerKind {
     Ephemeral,
 }
 
-/// A container and where it lives.
+/// A container and where it lives. Its path is built only when a finding needs it.
 #[derive(Clone, Debug)]
-pub struct Container<'a> {
+pub struct Container<'w> {
     /// Its section of the pod spec.
     pub kind: ContainerKind,
     /// `name`, or a placeholder naming its index when the name is missing.
-    pub name: String,
-    /// The container's own JSON.
-    pub fields: &'a Map<String, Value>,
-    /// Path of the container, e.g. `spec.template.spec.containers[1]`.
-    pub path: FieldPath,
+    pub name: Cow<'w, str>,
+    /// The fields the checks read.
+    pub view: &'w ContainerView<'w>,
+    list: &'static str,
+    index: usize,
+    workload: WorkloadKind,
 }
 
-impl<'a> Container<'a> {
-    /// The container's `securityContext`, if it is a map.
-    pub fn security_context(&self) -> Option<&'a Map<String, Value>> {
-        self.fields
-            .get("securityContext")
-            .and_then(Value::as_object)
+impl<'w> Container<'w> {
+    /// Path of the container, e.g. `spec.template.spec.containers[1]`.
+    pub fn path(&self) -> FieldPath {
+        self.workload
+            .pod_spec_path()
+            .key(self.list)
+            .index(self.index)
+    }
+
+    /// The container's `securityContext`.
+    pub fn security(&self) -> &'w SecurityView<'w> {
+        &self.view.security_context
     }
 
     /// Path of a field of the container's `securityContext`.
-    pub fn security_path(&self, field: &str) -> FieldPath {
-        self.path.key("securityContext").key(field)
+    pub fn security_path(&self, field: &'static str) -> FieldPath {
+        self.path().key("securityContext").key(field)
     }
 
     /// The image reference, when it is a string.
-    pub fn image(&self) -> Option<&'a str> {
-        self.fields.get("image").and_then(Value::as_str)
+    pub fn image(&self) -> Option<&'w str> {
+        self.view.image.as_ref().and_then(Scalar::as_str)
     }
 }
 
-/// The pod (or pod template) inside a workload object.
+/// A workload object as the checks read it: its own metadata, and its pod (a Pod's own
+/// metadata and spec, a workload's pod template).
 #[derive(Clone, Debug)]
-pub struct PodView<'a> {
-    /// The pod's (template's) `metadata`.
-    pub metadata: Option<&'a Map<String, Value>>,
+pub struct Workload<'a> {
+    /// Its kind.
+    pub kind: WorkloadKind,
+    /// The object's `metadata`.
+    pub metadata: MetaView<'a>,
+    /// A workload's pod template `metadata` (empty for a Pod).
+    template_metadata: MetaView<'a>,
     /// The pod's (template's) `spec`.
-    pub spec: Option<&'a Map<String, Value>>,
-    /// Path of `metadata`.
-    pub metadata_path: FieldPath,
-    /// Path of `spec`.
-    pub spec_path: FieldPath,
+    pub spec: SpecView<'a>,
 }
 
-impl<'a> PodView<'a> {
-    /// Locates the pod inside `object`.
-    pub fn new(kind: WorkloadKind, object: &'a Value) -> PodView<'a> {
-        let base = kind.template_base();
-        let metadata_path = base.key("metadata");
-        let spec_path = base.key("spec");
-        PodView {
-            metadata: metadata_path.lookup(object).and_then(Value::as_object),
-            spec: spec_path.lookup(object).and_then(Value::as_object),
-            metadata_path,
-            spec_path,
+impl<'a> Workload<'a> {
+    /// Finds the pod inside `object`; a template missing on the way reads as empty.
+    pub fn new(kind: WorkloadKind, object: ObjectView<'a>) -> Workload<'a> {
+        let ObjectView { metadata, spec, .. } = object;
+        let template = match kind {
+            WorkloadKind::Pod => {
+                return Workload {
+                    kind,
+                    metadata,
+                    template_metadata: MetaView::default(),
+                    spec,
+                };
+            }
+            WorkloadKind::CronJob => spec.job_template.and_then(|job| job.spec.template),
+            _ => spec.template,
+        };
+        let TemplateView {
+            metadata: template_metadata,
+            spec,
+            ..
+        } = template.map(|t| *t).unwrap_or_default();
+        Workload {
+            kind,
+            metadata,
+            template_metadata,
+            spec,
         }
     }
 
-    /// The pod's `securityContext`, if it is a map.
-    pub fn security_context(&self) -> Option<&'a Map<String, Value>> {
-        self.spec?.get("securityContext").and_then(Value::as_object)
+    /// The pod's (template's) `metadata`.
+    pub fn pod_metadata(&self) -> &MetaView<'a> {
+        match self.kind {
+            WorkloadKind::Pod => &self.metadata,
+            _ => &self.template_metadata,
+        }
+    }
+
+    /// Path of the pod's (template's) `metadata`.
+    pub fn metadata_path(&self) -> FieldPath {
+        self.kind.template_base().key("metadata")
+    }
+
+    /// Path of the pod's (template's) `spec`.
+    pub fn spec_path(&self) -> FieldPath {
+        self.kind.pod_spec_path()
     }
 
     /// Path of a field of the pod's `securityContext`.
-    pub fn security_path(&self, field: &str) -> FieldPath {
-        self.spec_path.key("securityContext").key(field)
+    pub fn security_path(&self, field: &'static str) -> FieldPath {
+        self.spec_path().key("securityContext").key(field)
     }
 
-    /// The pod's annotations, if any.
-    pub fn annotations(&self) -> Option<&'a Map<String, Value>> {
-        self.metadata?.get("annotations").and_then(Value::as_object)
+    /// The pod's annotations.
+    pub fn annotations(&self) -> &Entries<'a> {
+        &self.pod_metadata().annotations
     }
 
     /// Whether the pod runs Windows containers (`spec.os.name: windows`), where Linux-only
     /// fields cannot be set at all.
     pub fn is_windows(&self) -> bool {
-        self.spec
-            .and_then(|spec| spec.get("os"))
-            .and_then(|os| os.get("name"))
-            .and_then(Value::as_str)
-            == Some("windows")
+        self.spec.os.name.as_ref().and_then(Scalar::as_str) == Some("windows")
     }
 
     /// Whether the pod runs in a user namespace (`spec.hostUsers: false`), where uid 0 in
     /// the pod is an unprivileged uid on the node.
     pub fn in_user_namespace(&self) -> bool {
-        Flag::read(self.spec, "hostUsers") == Flag::Set(false)
+        Flag::of(&self.spec.host_users) == Flag::Set(false)
     }
 
     /// Every container in spec order: regular, then init, then ephemeral. Entries that
     /// are not maps are skipped; the API server would never admit them.
-    pub fn containers(&self) -> Vec<Container<'a>> {
-        let mut out = Vec::new();
-        let Some(spec) = self.spec else {
-            return out;
-        };
-        for (field, fallback) in [
-            ("containers", ContainerKind::Regular),
-            ("initContainers", ContainerKind::Init { restartable: false }),
-            ("ephemeralContainers", ContainerKind::Ephemeral),
-        ] {
-            let Some(list) = spec.get(field).and_then(Value::as_array) else {
-                continue;
-            };
-            for (index, entry) in list.iter().enumerate() {
-                let Some(fields) = entry.as_object() else {
-                    continue;
-                };
+    pub fn containers(&self) -> Vec<Container<'_>> {
+        let spec = &self.spec;
+        let lists = [
+            ("containers", ContainerKind::Regular, &spec.containers),
+            (
+                "initContainers",
+                ContainerKind::Init { restartable: false },
+                &spec.init_containers,
+            ),
+            (
+                "ephemeralContainers",
+                ContainerKind::Ephemeral,
+                &spec.ephemeral_containers,
+            ),
+        ];
+        let mut out = Vec::with_capacity(lists.iter().map(|(_, _, list)| list.0.len()).sum());
+        for (list_name, fallback, list) in lists {
+            for (index, view) in list.iter().filter(|(_, view)| view.is_map) {
                 let kind = match fallback {
                     ContainerKind::Init { .. } => ContainerKind::Init {
-                        restartable: fields.get("restartPolicy").and_then(Value::as_str)
+                        restartable: view.restart_policy.as_ref().and_then(Scalar::as_str)
                             == Some("Always"),
                     },
                     other => other,
                 };
-                let name = fields
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .map_or_else(|| format!("{field}[{index}]"), str::to_owned);
+                let name = match view.name.as_ref().and_then(Scalar::as_str) {
+                    Some(name) => Cow::Borrowed(name),
+                    None => Cow::Owned(format!("{list_name}[{index}]")),
+                };
                 out.push(Container {
                     kind,
                     name,
-                    fields,
-                    path: self.spec_path.key(field).index(index),
+                    view,
+                    list: list_name,
+                    index,
+                    workload: self.kind,
                 });
             }
         }
         out
     }
-}
 
-/// `metadata.name`, or `generateName` followed by `*` for objects the server names.
-pub fn display_name(object: &Value) -> String {
-    let metadata = object.get("metadata");
-    let field = |key| metadata.and_then(|m| m.get(key)).and_then(Value::as_str);
-    match (field("name"), field("generateName")) {
-        (Some(name), _) if !name.is_empty() => name.to_owned(),
-        (_, Some(prefix)) => format!("{prefix}*"),
-        _ => "(unnamed)".to_owned(),
+    /// `metadata.name`, or `generateName` followed by `*` for objects the server names.
+    pub fn display_name(&self) -> String {
+        let field =
+            |value: &Option<Scalar>| value.as_ref().and_then(Scalar::as_str).map(str::to_owned);
+        match (
+            field(&self.metadata.name),
+            field(&self.metadata.generate_name),
+        ) {
+            (Some(name), _) if !name.is_empty() => name,
+            (_, Some(prefix)) => format!("{prefix}*"),
+            _ => "(unnamed)".to_owned(),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
     use serde_json::json;
 
     #[test]
@@ -649,11 +710,12 @@ mod tests {
             "initContainers": [{"name": "setup"}, {"name": "proxy", "restartPolicy": "Always"}],
             "ephemeralContainers": [{}]
         }});
-        let view = PodView::new(WorkloadKind::Pod, &pod);
-        let containers = view.containers();
+        let object = ObjectView::deserialize(&pod).unwrap();
+        let workload = Workload::new(WorkloadKind::Pod, object);
+        let containers = workload.containers();
         let summary: Vec<_> = containers
             .iter()
-            .map(|c| (c.name.as_str(), c.kind, c.path.to_string()))
+            .map(|c| (c.name.as_ref(), c.kind, c.path().to_string()))
             .collect();
         assert_eq!(
             summary,

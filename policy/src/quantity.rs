@@ -13,6 +13,8 @@ use std::str::FromStr;
 
 use serde_json::Value;
 
+use crate::view::Scalar;
+
 /// Kubernetes keeps quantities to nano precision (`resource.Nano`).
 const NANOS_PER_UNIT: i128 = 1_000_000_000;
 
@@ -68,6 +70,7 @@ pub enum QuantityError {
 }
 
 /// The multiplier a suffix stands for.
+#[derive(Clone, Copy)]
 enum Scale {
     /// `10^n`: decimalSI (`n`, `u`, `m`, `""`, `k` … `E`) or a decimal exponent (`e3`).
     Decimal(i32),
@@ -85,21 +88,36 @@ impl Quantity {
         })
     }
 
+    /// Reads a quantity from a settings value, which may be written as a string or a
+    /// number like a manifest field.
+    pub fn from_json(value: &Value) -> Result<Self, QuantityError> {
+        match value {
+            Value::String(text) => Self::from_scalar(&Scalar::Str(text.as_str().into())),
+            Value::Number(number) => Self::from_scalar(&Scalar::Number(number.clone())),
+            Value::Null => Self::from_scalar(&Scalar::Null),
+            Value::Bool(flag) => Self::from_scalar(&Scalar::Bool(*flag)),
+            Value::Array(_) => Err(QuantityError::NotAQuantity { found: "an array" }),
+            Value::Object(_) => Err(QuantityError::NotAQuantity { found: "an object" }),
+        }
+    }
+
     /// Reads a quantity from a manifest field, which the API server accepts as a string
     /// (`"500m"`) or a bare number (`cpu: 1` in YAML).
-    pub fn from_json(value: &Value) -> Result<Self, QuantityError> {
+    pub fn from_scalar(value: &Scalar) -> Result<Self, QuantityError> {
         match value {
             // `Quantity.UnmarshalJSON` trims whitespace inside the quotes ("TODO: Remove
             // support for leading/trailing whitespace"), so `" 1 "` is stored as 1.
-            Value::String(text) => Self::parse(text.trim()),
+            Scalar::Str(text) => Self::parse(text.trim()),
             // UnmarshalJSON parses the raw JSON text of a number like any other quantity.
-            Value::Number(number) => Self::parse(&number.to_string()),
+            Scalar::Number(number) => Self::parse(&number.to_string()),
             // UnmarshalJSON reads `null` as zero, but an explicit null is almost always a
             // templating mistake, and a rule should not silently see it as "0".
-            Value::Null => Err(QuantityError::NotAQuantity { found: "null" }),
-            Value::Bool(_) => Err(QuantityError::NotAQuantity { found: "a boolean" }),
-            Value::Array(_) => Err(QuantityError::NotAQuantity { found: "an array" }),
-            Value::Object(_) => Err(QuantityError::NotAQuantity { found: "an object" }),
+            Scalar::Null => Err(QuantityError::NotAQuantity { found: "null" }),
+            Scalar::Bool(_) => Err(QuantityError::NotAQuantity { found: "a boolean" }),
+            Scalar::Other(Value::Array(_)) => {
+                Err(QuantityError::NotAQuantity { found: "an array" })
+            }
+            Scalar::Other(_) => Err(QuantityError::NotAQuantity { found: "an object" }),
         }
     }
 
@@ -262,6 +280,42 @@ fn parse_nanos(text: &str) -> Result<i128, QuantityError> {
         },
     };
 
+    let magnitude = match small_nanos(whole, fraction, &scale) {
+        Some(nanos) => i128::from(nanos),
+        None => exact_nanos(whole, fraction, scale).ok_or_else(out_of_range)?,
+    };
+    Ok(if negative { -magnitude } else { magnitude })
+}
+
+/// The magnitude in nanos when it is exact in 64 bits without rounding, which nearly every
+/// quantity a manifest holds is ("500m", "128Mi", "2", "0.5"): this keeps the 128-bit
+/// arithmetic of [`exact_nanos`], a library call in Wasm, off the common path.
+fn small_nanos(whole: &str, fraction: &str, scale: &Scale) -> Option<u64> {
+    if whole.len() + fraction.len() > 19 {
+        return None;
+    }
+    let mantissa = whole
+        .bytes()
+        .chain(fraction.bytes())
+        .try_fold(0u64, |n, b| {
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        })?;
+    let (binary, decimal) = match *scale {
+        Scale::Binary(exponent) => (exponent, 0),
+        Scale::Decimal(exponent) => (0, exponent),
+    };
+    // value = mantissa × 2^binary × 10^(decimal − fraction digits) units of 10^9 nanos;
+    // a negative power of ten would need rounding, which the exact path does.
+    let shift = u32::try_from(decimal.checked_add(9)?.checked_sub(fraction.len() as i32)?).ok()?;
+    if mantissa != 0 && mantissa.leading_zeros() < binary {
+        return None;
+    }
+    (mantissa << binary).checked_mul(10u64.checked_pow(shift)?)
+}
+
+/// The magnitude in nanos of `whole.fraction × scale` with digits of any length, rounded
+/// up to a nano; `None` past the largest quantity kept.
+fn exact_nanos(whole: &str, fraction: &str, scale: Scale) -> Option<i128> {
     let mut digits: Vec<u8> = whole
         .bytes()
         .chain(fraction.bytes())
@@ -282,10 +336,7 @@ fn parse_nanos(text: &str) -> Result<i128, QuantityError> {
         Scale::Binary(_) => Some(magnitude.map_or(BINARY_CAP_NANOS, |m| m.min(BINARY_CAP_NANOS))),
         Scale::Decimal(_) => magnitude.filter(|&m| m <= MAX_NANOS),
     };
-    let magnitude = magnitude
-        .and_then(|m| i128::try_from(m).ok())
-        .ok_or_else(out_of_range)?;
-    Ok(if negative { -magnitude } else { magnitude })
+    magnitude.and_then(|m| i128::try_from(m).ok())
 }
 
 fn count_digits(text: &str) -> usize {
@@ -340,6 +391,47 @@ fn nanos_rounded_up(digits: &[u8], shift: i128) -> Option<u128> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_64_bit_path_agrees_with_the_exact_one() {
+        let scales = [
+            ("n", Scale::Decimal(-9)),
+            ("m", Scale::Decimal(-3)),
+            ("", Scale::Decimal(0)),
+            ("k", Scale::Decimal(3)),
+            ("E", Scale::Decimal(18)),
+            ("e-12", Scale::Decimal(-12)),
+            ("e10", Scale::Decimal(10)),
+            ("Ki", Scale::Binary(10)),
+            ("Gi", Scale::Binary(30)),
+            ("Ei", Scale::Binary(60)),
+        ];
+        let numbers = [
+            ("0", ""),
+            ("1", ""),
+            ("500", ""),
+            ("128", ""),
+            ("0", "5"),
+            ("1", "25"),
+            ("", "000000001"),
+            ("", "0000000001"),
+            ("18446744073", "709551615"),
+            ("9999999999999999999", ""),
+            ("16", ""),
+            ("17179869184", ""),
+        ];
+        let mut fast = 0;
+        for (whole, fraction) in numbers {
+            for (suffix, scale) in &scales {
+                let exact = exact_nanos(whole, fraction, *scale);
+                if let Some(small) = small_nanos(whole, fraction, scale) {
+                    fast += 1;
+                    assert_eq!(Some(i128::from(small)), exact, "{whole}.{fraction}{suffix}");
+                }
+            }
+        }
+        assert!(fast > 50, "the common cases take the 64-bit path ({fast})");
+    }
     use serde_json::json;
 
     fn q(text: &str) -> Quantity {

@@ -1,13 +1,19 @@
 //! The admission request as kube-apiserver sends it, and the waPC `validate` payload.
+//!
+//! Two readings of the same JSON: [`AdmissionRequest`] holds the objects as `Value`s, for
+//! callers that build requests themselves; [`WirePayload`] is how the module reads the
+//! bytes a host sends, with the objects read straight into the checks' views and nothing
+//! else of them built.
 
 use std::fmt;
-use std::ops::Deref;
 
-use serde::de::value::SeqAccessDeserializer;
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+
+use crate::view::{Key, ObjectView, OldObjectView};
 
 /// The payload Kubewarden hosts pass to `validate`.
 #[derive(Debug, Clone, Deserialize)]
@@ -42,13 +48,9 @@ pub struct AdmissionRequest {
     pub operation: Operation,
     /// The object as it will be stored (absent for DELETE).
     #[serde(default)]
-    pub object: Option<RequestObject>,
-    /// The object as stored before an UPDATE or DELETE, without its `managedFields`.
-    #[serde(
-        default,
-        alias = "old_object",
-        deserialize_with = "old_object_without_managed_fields"
-    )]
+    pub object: Option<Value>,
+    /// The object as stored before an UPDATE or DELETE.
+    #[serde(default, alias = "old_object")]
     pub old_object: Option<Value>,
     /// Dry-run requests are judged like any other: podguard has no side effects.
     #[serde(default, alias = "dry_run")]
@@ -82,174 +84,111 @@ pub enum Operation {
     Connect,
 }
 
-/// `request.object`, parsed without `metadata.managedFields`.
-///
-/// kube-apiserver sends the server-side-apply bookkeeping with every object, often half of
-/// its bytes, as thousands of tiny JSON maps; no check reads it, and building and freeing
-/// those maps was most of the cost of judging a request. It is kept as raw JSON text and put
-/// back only into a mutated object, so a patch never touches it.
-#[derive(Debug, Clone)]
-pub struct RequestObject {
-    value: Value,
-    managed_fields: Option<Box<RawValue>>,
+/// The waPC payload as the module reads it: the request's objects as views, the settings
+/// as their text (the key of the compiled-settings cache).
+#[derive(Debug, Deserialize)]
+pub(crate) struct WirePayload<'a> {
+    #[serde(borrow)]
+    pub request: WireRequest<'a>,
+    #[serde(default, borrow)]
+    pub settings: Option<&'a RawValue>,
 }
 
-impl RequestObject {
-    /// Puts `metadata.managedFields` back into `object` (a mutated copy of this one).
-    pub fn restore_managed_fields(&self, object: &mut Value) {
-        let Some(raw) = &self.managed_fields else {
-            return;
-        };
-        let managed_fields: Value =
-            serde_json::from_str(raw.get()).expect("raw JSON was checked when it was read");
-        if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-            metadata.insert("managedFields".to_owned(), managed_fields);
-        }
-    }
-
-    /// The object as the request sent it, `managedFields` included.
-    pub fn to_full(&self) -> Value {
-        let mut full = self.value.clone();
-        self.restore_managed_fields(&mut full);
-        full
-    }
+/// The fields of `AdmissionReview.request` the evaluation reads; see [`AdmissionRequest`].
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct WireRequest<'a> {
+    pub kind: GroupVersionKind,
+    #[serde(default, alias = "sub_resource")]
+    pub sub_resource: Option<String>,
+    #[serde(default)]
+    pub namespace: Option<String>,
+    pub operation: Operation,
+    #[serde(default, borrow)]
+    pub object: Option<ObjectView<'a>>,
+    #[serde(default, alias = "old_object", borrow)]
+    pub old_object: Option<OldObjectView<'a>>,
 }
 
-impl Deref for RequestObject {
-    type Target = Value;
-
-    fn deref(&self) -> &Value {
-        &self.value
-    }
+/// Reads one value out of a JSON document by its path of keys, skipping everything else
+/// unbuilt; each step names the keys it accepts (camelCase and its snake_case alias).
+#[derive(Clone, Copy)]
+pub(crate) struct ValueAt<'p> {
+    pub path: &'p [&'p [&'p str]],
 }
 
-impl From<Value> for RequestObject {
-    fn from(value: Value) -> RequestObject {
-        RequestObject {
-            value,
-            managed_fields: None,
-        }
+impl ValueAt<'_> {
+    /// The value at the path in `text`, if every step is there.
+    pub fn read(&self, text: &[u8]) -> Result<Option<Value>, serde_json::Error> {
+        let mut deserializer = serde_json::Deserializer::from_slice(text);
+        self.deserialize(&mut deserializer)
     }
 }
 
-impl Serialize for RequestObject {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_full().serialize(serializer)
-    }
-}
+impl<'de> DeserializeSeed<'de> for ValueAt<'_> {
+    type Value = Option<Value>;
 
-impl<'de> Deserialize<'de> for RequestObject {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RequestObject, D::Error> {
-        let mut managed_fields = None;
-        let value = Lean::object(Some(&mut managed_fields)).deserialize(deserializer)?;
-        Ok(RequestObject {
-            value,
-            managed_fields,
-        })
-    }
-}
-
-fn old_object_without_managed_fields<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Value>, D::Error> {
-    let value = Lean::object(None).deserialize(deserializer)?;
-    Ok((!value.is_null()).then_some(value))
-}
-
-/// Builds an object as a `Value`, except `metadata.managedFields`, which goes raw into
-/// `managed_fields` (or is skipped when that is `None`). A part that is not a map is taken
-/// as it is, so a malformed object still reaches the checks and their messages.
-struct Lean<'a> {
-    in_metadata: bool,
-    managed_fields: Option<&'a mut Option<Box<RawValue>>>,
-}
-
-impl<'a> Lean<'a> {
-    fn object(managed_fields: Option<&'a mut Option<Box<RawValue>>>) -> Lean<'a> {
-        Lean {
-            in_metadata: false,
-            managed_fields,
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<Value>, D::Error> {
+        match self.path.split_first() {
+            None => Value::deserialize(deserializer).map(Some),
+            Some(_) => deserializer.deserialize_any(self),
         }
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Lean<'_> {
-    type Value = Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for Lean<'_> {
-    type Value = Value;
+impl<'de> Visitor<'de> for ValueAt<'_> {
+    type Value = Option<Value>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a Kubernetes object")
+        f.write_str("a JSON map")
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut fields = Map::new();
-        let mut managed_fields = self.managed_fields;
-        while let Some(key) = map.next_key::<String>()? {
-            if !self.in_metadata && key == "metadata" {
-                let metadata = map.next_value_seed(Lean {
-                    in_metadata: true,
-                    managed_fields: managed_fields.take(),
-                })?;
-                fields.insert(key, metadata);
-            } else if self.in_metadata && key == "managedFields" {
-                match managed_fields.take() {
-                    Some(slot) => *slot = Some(map.next_value()?),
-                    None => {
-                        map.next_value::<IgnoredAny>()?;
-                    }
-                }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<Value>, A::Error> {
+        let Some((step, rest)) = self.path.split_first() else {
+            return Value::deserialize(MapAccessDeserializer::new(map)).map(Some);
+        };
+        let mut found = None;
+        while let Some(Key(key)) = map.next_key()? {
+            if step.contains(&key.as_ref()) {
+                // The last of duplicate keys wins, as in a `Value`.
+                found = map.next_value_seed(ValueAt { path: rest })?;
             } else {
-                fields.insert(key, map.next_value()?);
+                map.next_value::<IgnoredAny>()?;
             }
         }
-        Ok(Value::Object(fields))
+        Ok(found)
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Value, A::Error> {
-        Value::deserialize(SeqAccessDeserializer::new(seq))
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> Result<Option<Value>, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
     }
 
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, _: bool) -> Result<Option<Value>, E> {
+        Ok(None)
     }
 
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_i64<E>(self, _: i64) -> Result<Option<Value>, E> {
+        Ok(None)
     }
 
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_u64<E>(self, _: u64) -> Result<Option<Value>, E> {
+        Ok(None)
     }
 
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_f64<E>(self, _: f64) -> Result<Option<Value>, E> {
+        Ok(None)
     }
 
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+    fn visit_str<E>(self, _: &str) -> Result<Option<Value>, E> {
+        Ok(None)
     }
 
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
-        deserializer.deserialize_any(self)
+    fn visit_unit<E>(self) -> Result<Option<Value>, E> {
+        Ok(None)
     }
 }
 
@@ -258,53 +197,45 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn object_with_managed_fields() -> Value {
-        json!({
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": "web",
-                "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
-                "labels": {"app": "web"}
+    #[test]
+    fn the_wire_payload_reads_what_a_request_holds() {
+        let payload = json!({
+            "request": {
+                "uid": "u", "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+                "operation": "UPDATE", "namespace": "shop", "sub_resource": "",
+                "object": {"metadata": {"name": "web", "managedFields": [{"manager": "k"}]}},
+                "old_object": {"metadata": {"deletionTimestamp": "2030-01-01T00:00:00Z"}},
             },
-            "spec": {"containers": [{"name": "app"}]}
+            "settings": {"checks": {}},
         })
+        .to_string();
+        let wire: WirePayload = serde_json::from_str(&payload).unwrap();
+        assert_eq!(wire.request.kind.kind, "Deployment");
+        assert_eq!(wire.request.namespace.as_deref(), Some("shop"));
+        assert_eq!(wire.request.sub_resource.as_deref(), Some(""));
+        let object = wire.request.object.unwrap();
+        assert_eq!(object.metadata.name.unwrap().as_str(), Some("web"));
+        assert!(
+            wire.request
+                .old_object
+                .unwrap()
+                .metadata
+                .deletion_timestamp
+                .is_some()
+        );
+        assert_eq!(wire.settings.unwrap().get(), r#"{"checks":{}}"#);
     }
 
     #[test]
-    fn managed_fields_are_left_out_and_restored_whole() {
-        let text = object_with_managed_fields().to_string();
-        for object in [
-            serde_json::from_str::<RequestObject>(&text).unwrap(),
-            // Hosts and the playground also build requests from a parsed Value.
-            serde_json::from_value::<RequestObject>(object_with_managed_fields()).unwrap(),
-        ] {
-            assert!(object["metadata"].get("managedFields").is_none());
-            assert_eq!(object["metadata"]["labels"]["app"], "web");
-            assert_eq!(object["spec"]["containers"][0]["name"], "app");
-            assert_eq!(object.to_full(), object_with_managed_fields());
-        }
-    }
-
-    #[test]
-    fn malformed_objects_are_kept_as_they_are() {
-        for odd in [
-            json!(7),
-            json!("pod"),
-            json!([1, {"metadata": 2}]),
-            json!({"metadata": []}),
-        ] {
-            let object: RequestObject = serde_json::from_value(odd.clone()).unwrap();
-            assert_eq!(*object, odd);
-        }
-        let request: AdmissionRequest = serde_json::from_value(json!({
-            "kind": {"kind": "Pod"}, "operation": "UPDATE",
-            "object": null, "oldObject": object_with_managed_fields()
-        }))
-        .unwrap();
-        assert!(request.object.is_none());
-        let old = request.old_object.unwrap();
-        assert!(old["metadata"].get("managedFields").is_none());
-        assert_eq!(old["metadata"]["name"], "web");
+    fn a_value_is_read_at_its_path_and_nothing_else_is_built() {
+        let text = br#"{"request": {"object": {"a": 1}, "oldObject": [1], "old_object": {"b": {"c": 2}}}}"#;
+        let at = |path: &[&[&str]]| ValueAt { path }.read(text).unwrap();
+        assert_eq!(at(&[&["request"], &["object"]]), Some(json!({"a": 1})));
+        assert_eq!(
+            at(&[&["request"], &["oldObject", "old_object"], &["b"]]),
+            Some(json!({"c": 2}))
+        );
+        assert_eq!(at(&[&["request"], &["missing"]]), None);
+        assert_eq!(at(&[&["request"], &["object"], &["a"], &["deeper"]]), None);
     }
 }

@@ -202,9 +202,18 @@ mod support {
             .unwrap_or_else(|err| panic!("settings {settings} were refused: {err}"))
     }
 
-    /// Evaluates one request under `settings`.
+    /// Evaluates one request under `settings`, both ways a request reaches the policy: as
+    /// `Value`s a caller built, and as the JSON text a host sends, which must agree.
     pub fn judge(settings: &Value, review: &Value) -> Outcome {
-        evaluate(&policy(settings), &request(review))
+        let from_values = evaluate(&policy(settings), &request(review));
+        let payload = json!({"request": review, "settings": settings}).to_string();
+        let from_text = podguard_policy::evaluate_payload(payload.as_bytes())
+            .unwrap_or_else(|err| panic!("the payload was refused: {err}\n{payload}"));
+        assert_eq!(
+            from_values, from_text,
+            "a request's Values and its text are judged alike"
+        );
+        from_text
     }
 
     /// Evaluates a CREATE of `object` under `settings`.
@@ -2016,6 +2025,40 @@ fn an_update_that_leaves_the_pod_template_alone_is_tolerated() {
     // Mutate mode leaves a tolerated update alone too.
     let o = judge(&mutate_all(), &update_review(&old, &new));
     assert!(o.accepted && o.mutated_object.is_none(), "{}", show(&o));
+}
+
+#[test]
+fn an_update_whose_pods_cannot_be_read_whole_is_judged_not_tolerated() {
+    // JSON nested past the parser's depth limit, in a field no check reads: the checks
+    // skip it, but the pods cannot be built to compare, so the UPDATE counts as changing
+    // them instead of passing as unchanged.
+    let old = violating_deployment();
+    let mut new = old.clone();
+    set(
+        &mut new,
+        "/spec/template/spec/containers/0/args",
+        json!("DEEP"),
+    );
+    let mut old_deep = old.clone();
+    set(
+        &mut old_deep,
+        "/spec/template/spec/containers/0/args",
+        json!("DEEP"),
+    );
+    let review = update_review(&old_deep, &new);
+    let deep = format!("{}{}", "[".repeat(1000), "]".repeat(1000));
+    let payload = json!({"request": review, "settings": {}})
+        .to_string()
+        .replace("\"DEEP\"", &deep);
+    let o = podguard_policy::evaluate_payload(payload.as_bytes()).unwrap();
+    assert_rejected(&o, "deeply nested update");
+    assert!(
+        o.violations
+            .iter()
+            .all(|v| v.disposition == Disposition::Rejected),
+        "{}",
+        show(&o)
+    );
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! `drop-capabilities`: every container drops `ALL` and adds only allowed capabilities.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
 use crate::object::{Container, Edit, Flag};
@@ -83,8 +83,8 @@ pub(crate) fn compile(options: &Options, problems: &mut Problems) -> Compiled {
 pub(crate) const RULE: Rule = Rule::Container(check);
 
 fn check(run: &mut Run, c: &Container) {
-    let sc = c.security_context();
-    if Flag::read(sc, "privileged").is_true() {
+    let sc = c.security();
+    if Flag::of(&sc.privileged).is_true() {
         // privileged grants every capability whatever `drop` says: a passing verdict
         // here would be false.
         run.container_finding(
@@ -96,21 +96,18 @@ fn check(run: &mut Run, c: &Container) {
         );
         return;
     }
-    let capabilities = sc.and_then(|sc| sc.get("capabilities"));
-    let caps_path = c.security_path("capabilities");
-    let drop = capabilities
-        .and_then(|caps| caps.get("drop"))
-        .and_then(Value::as_array);
+    let capabilities = &sc.capabilities;
+    let caps_path = || c.security_path("capabilities");
     let mut drops_all = false;
     let mut near_miss = None;
-    for (i, entry) in drop.into_iter().flatten().enumerate() {
+    for (i, entry) in capabilities.drop.iter() {
         let Some(name) = entry.as_str() else { continue };
         if runtime_reads_as_all(name) {
             drops_all = true;
             if name != "ALL" {
                 // Runtimes treat `all` as ALL but Pod Security Admission compares
                 // exactly, so mutate mode spells it the canonical way.
-                let path = caps_path.key("drop").index(i);
+                let path = caps_path().key("drop").index(i);
                 run.advisory(
                     CheckId::DropCapabilities,
                     c,
@@ -135,23 +132,21 @@ fn check(run: &mut Run, c: &Container) {
             ),
             None => "must include ALL".to_owned(),
         };
+        let path = caps_path().key("drop");
         run.container_finding(
             CheckId::DropCapabilities,
             c,
-            caps_path.key("drop"),
+            path.clone(),
             message,
             vec![Edit::Append {
-                path: caps_path.key("drop"),
+                path,
                 value: json!("ALL"),
             }],
         );
     }
-    let add = capabilities
-        .and_then(|caps| caps.get("add"))
-        .and_then(Value::as_array);
     let policy = run.policy;
     let allowed = &policy.checks.drop_capabilities.allowed_add;
-    for (i, entry) in add.into_iter().flatten().enumerate() {
+    for (i, entry) in capabilities.add.iter() {
         let name = entry.as_str().unwrap_or_default();
         let canonical = canonical_capability(name);
         if !allowed.contains(&canonical) {
@@ -166,7 +161,7 @@ fn check(run: &mut Run, c: &Container) {
             run.container_finding(
                 CheckId::DropCapabilities,
                 c,
-                caps_path.key("add").index(i),
+                caps_path().key("add").index(i),
                 message,
                 Vec::new(),
             );

@@ -1,7 +1,5 @@
 //! `health-probes`: liveness and readiness probes on every regular container.
 
-use serde_json::Value;
-
 use super::{CheckId, Definition, Rule, Run};
 use crate::object::{Container, ContainerKind};
 use crate::settings::Mode;
@@ -25,22 +23,24 @@ fn check(run: &mut Run, c: &Container) {
     if c.kind != ContainerKind::Regular {
         return;
     }
-    for (probe, why) in [
+    for (probe, declared, why) in [
         (
             "livenessProbe",
+            c.view.liveness_probe,
             "so the kubelet restarts the container when it hangs",
         ),
         (
             "readinessProbe",
+            c.view.readiness_probe,
             "so traffic reaches the container only when it is ready",
         ),
     ] {
-        if !c.fields.get(probe).is_some_and(Value::is_object) {
+        if !declared.0 {
             let message = format!("is not set: declare one {why}");
             run.container_finding(
                 CheckId::HealthProbes,
                 c,
-                c.path.key(probe),
+                c.path().key(probe),
                 message,
                 Vec::new(),
             );

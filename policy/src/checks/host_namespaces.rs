@@ -20,13 +20,18 @@ mode_only!();
 pub(crate) const RULE: Rule = Rule::Pod(check);
 
 fn check(run: &mut Run, _: &[Container]) {
-    for field in ["hostNetwork", "hostPID", "hostIPC"] {
-        let message = match Flag::read(run.pod.spec, field) {
+    let spec = &run.pod.spec;
+    for (field, value) in [
+        ("hostNetwork", &spec.host_network),
+        ("hostPID", &spec.host_pid),
+        ("hostIPC", &spec.host_ipc),
+    ] {
+        let message = match Flag::of(value) {
             Flag::Set(true) => "is true: remove it",
             Flag::Invalid => "is not a boolean: remove it",
             _ => continue,
         };
-        let path = run.pod.spec_path.key(field);
+        let path = run.pod.spec_path().key(field);
         run.pod_finding(CheckId::HostNamespaces, path, message.to_owned(), Vec::new());
     }
 }

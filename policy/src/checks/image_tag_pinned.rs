@@ -20,7 +20,6 @@ mode_only!();
 pub(crate) const RULE: Rule = Rule::Container(check);
 
 fn check(run: &mut Run, c: &Container) {
-    let path = c.path.key("image");
     let message = match c.image() {
         None | Some("") => "is not set: name an image with a version tag or digest".to_owned(),
         Some(image) => match image_tag(image) {
@@ -33,7 +32,13 @@ fn check(run: &mut Run, c: &Container) {
             ),
         },
     };
-    run.container_finding(CheckId::ImageTagPinned, c, path, message, Vec::new());
+    run.container_finding(
+        CheckId::ImageTagPinned,
+        c,
+        c.path().key("image"),
+        message,
+        Vec::new(),
+    );
 }
 
 enum ImageTag {

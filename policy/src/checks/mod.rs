@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::object::{Container, Edit, FieldPath, PodView};
+use crate::object::{Container, ContainerKind, Edit, FieldPath, Workload};
 use crate::settings::{Mode, Policy, Problems};
 
 /// Everything people read about a check, and how it runs.
@@ -129,8 +129,8 @@ impl Scope<'_> {
         match self {
             Scope::Whole { .. } => true,
             Scope::AddedEphemeral(names) => {
-                container.kind == crate::object::ContainerKind::Ephemeral
-                    && names.contains(&container.name)
+                container.kind == ContainerKind::Ephemeral
+                    && names.contains(container.name.as_ref())
             }
         }
     }
@@ -146,13 +146,15 @@ impl Scope<'_> {
 
 /// Runs every check that is not off over the pod and returns what they found, plus notes
 /// on checks relaxed for this pod.
-pub fn run(policy: &Policy, pod: &PodView, scope: Scope) -> (Vec<Finding>, Vec<String>) {
+pub fn run(policy: &Policy, pod: &Workload, scope: Scope) -> (Vec<Finding>, Vec<String>) {
     // A pod-level default reaches every container, including image-exempt ones that
     // may need to run as root; fixes then go on the judged containers themselves.
-    let reaches_exempt = pod.containers().iter().any(|c| {
-        c.image()
-            .is_some_and(|image| policy.exempt_images.iter().any(|glob| glob.matches(image)))
-    });
+    let mut containers = pod.containers();
+    let reaches_exempt = !policy.exempt_images.is_empty()
+        && containers.iter().any(|c| {
+            c.image()
+                .is_some_and(|image| policy.exempt_images.iter().any(|glob| glob.matches(image)))
+        });
     let mut run = Run {
         policy,
         pod,
@@ -160,11 +162,7 @@ pub fn run(policy: &Policy, pod: &PodView, scope: Scope) -> (Vec<Finding>, Vec<S
         findings: Vec::new(),
         notes: Vec::new(),
     };
-    let containers: Vec<Container> = pod
-        .containers()
-        .into_iter()
-        .filter(|c| scope.includes(c))
-        .collect();
+    containers.retain(|c| scope.includes(c));
     // Pod Security Admission skips Linux-only fields for Windows pods, and the API server
     // forbids setting them there, so requiring them would reject every Windows pod.
     let windows = pod.is_windows();
@@ -190,7 +188,7 @@ pub fn run(policy: &Policy, pod: &PodView, scope: Scope) -> (Vec<Finding>, Vec<S
 /// One evaluation of the rules over a pod: what they read, and what they found.
 pub(crate) struct Run<'p, 'v> {
     pub(crate) policy: &'p Policy,
-    pub(crate) pod: &'p PodView<'v>,
+    pub(crate) pod: &'p Workload<'v>,
     /// Whether fixes may go on the pod's own fields.
     pub(crate) pod_level_edits: bool,
     findings: Vec<Finding>,
@@ -208,7 +206,7 @@ impl Run<'_, '_> {
     ) {
         self.findings.push(Finding {
             check,
-            container: Some(c.name.clone()),
+            container: Some(c.name.as_ref().to_owned()),
             image: c.image().map(str::to_owned),
             path,
             message,
@@ -228,7 +226,7 @@ impl Run<'_, '_> {
     ) {
         self.findings.push(Finding {
             check,
-            container: Some(c.name.clone()),
+            container: Some(c.name.as_ref().to_owned()),
             image: c.image().map(str::to_owned),
             path,
             message,
@@ -258,7 +256,7 @@ impl Run<'_, '_> {
     /// Sets a security field at the pod level where the request allows it, else on the
     /// container (ephemeral-container requests may not touch the rest of the pod, and a
     /// pod-level value would also reach image-exempt containers).
-    pub(crate) fn security_insert(&self, c: &Container, field: &str, value: Value) -> Edit {
+    pub(crate) fn security_insert(&self, c: &Container, field: &'static str, value: Value) -> Edit {
         let path = if self.pod_level_edits {
             self.pod.security_path(field)
         } else {

@@ -1,6 +1,6 @@
 //! `no-privilege-escalation`: `allowPrivilegeEscalation: false` on every container.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{CheckId, Definition, Rule, Run};
 use crate::object::{Container, Edit, Flag};
@@ -22,9 +22,9 @@ mode_only!();
 pub(crate) const RULE: Rule = Rule::Container(check);
 
 fn check(run: &mut Run, c: &Container) {
-    let sc = c.security_context();
-    let path = c.security_path("allowPrivilegeEscalation");
-    let (message, fix) = match Flag::read(sc, "allowPrivilegeEscalation") {
+    let sc = c.security();
+    let path = || c.security_path("allowPrivilegeEscalation");
+    let (message, fix) = match Flag::of(&sc.allow_privilege_escalation) {
         Flag::Set(false) => return,
         Flag::Set(true) => ("is true: set it to false", Vec::new()),
         Flag::Invalid => ("is not a boolean: set it to false", Vec::new()),
@@ -33,11 +33,12 @@ fn check(run: &mut Run, c: &Container) {
             // privileged: true or an added "CAP_SYS_ADMIN" (compared exactly), so
             // setting it there would turn a fixable request into a failed one.
             let adds_sys_admin = sc
-                .and_then(|sc| sc.get("capabilities"))
-                .and_then(|caps| caps.get("add"))
-                .and_then(Value::as_array)
-                .is_some_and(|add| add.iter().any(|a| a.as_str() == Some("CAP_SYS_ADMIN")));
-            if Flag::read(sc, "privileged").is_true() {
+                .capabilities
+                .add
+                .0
+                .iter()
+                .any(|a| a.as_str() == Some("CAP_SYS_ADMIN"));
+            if Flag::of(&sc.privileged).is_true() {
                 (
                     "must be false, which the API allows only without privileged: true",
                     Vec::new(),
@@ -49,7 +50,7 @@ fn check(run: &mut Run, c: &Container) {
                 )
             } else {
                 let fix = Edit::Insert {
-                    path: path.clone(),
+                    path: path(),
                     value: json!(false),
                 };
                 ("must be false", vec![fix])
@@ -59,7 +60,7 @@ fn check(run: &mut Run, c: &Container) {
     run.container_finding(
         CheckId::NoPrivilegeEscalation,
         c,
-        path,
+        path(),
         message.to_owned(),
         fix,
     );

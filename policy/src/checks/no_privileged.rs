@@ -20,7 +20,7 @@ mode_only!();
 pub(crate) const RULE: Rule = Rule::Container(check);
 
 fn check(run: &mut Run, c: &Container) {
-    let message = match Flag::read(c.security_context(), "privileged") {
+    let message = match Flag::of(&c.security().privileged) {
         Flag::Set(true) => {
             "is true: remove it (privileged grants every capability and the host's devices)"
         }

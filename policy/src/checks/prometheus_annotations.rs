@@ -2,11 +2,12 @@
 //! scrape annotations naming a declared port.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
 use crate::object::{Container, ContainerKind, Edit};
 use crate::settings::{Mode, Problems};
+use crate::view::Scalar;
 
 /// What people read about the check.
 pub const DEFINITION: Definition = Definition {
@@ -189,12 +190,12 @@ fn check(run: &mut Run, containers: &[Container]) {
     let pod = run.pod;
     let rules = &policy.checks.prometheus_annotations;
     let annotations = pod.annotations();
-    let annotation = |key: &str| {
-        annotations
-            .and_then(|a| a.get(key))
-            .filter(|v| !v.is_null())
+    let annotation = |key: &str| annotations.get_set(key);
+    let path_of = |key: &str| {
+        pod.metadata_path()
+            .key("annotations")
+            .key(key.to_owned())
     };
-    let path_of = |key: &str| pod.metadata_path.key("annotations").key(key);
     let insert = |key: &str, value: &str| {
         vec![Edit::Insert {
             path: path_of(key),
@@ -212,16 +213,16 @@ fn check(run: &mut Run, containers: &[Container]) {
                 ContainerKind::Regular | ContainerKind::Init { restartable: true }
             )
         })
-        .filter_map(|c| c.fields.get("ports").and_then(Value::as_array))
-        .flatten()
+        .flat_map(|c| &c.view.ports.0)
         .filter(|port| {
-            port.get("protocol")
-                .and_then(Value::as_str)
+            port.protocol
+                .as_ref()
+                .and_then(Scalar::as_str)
                 .is_none_or(|protocol| protocol == "TCP")
         })
         .filter_map(|port| {
-            let number = port.get("containerPort").and_then(Value::as_i64)?;
-            Some((port.get("name").and_then(Value::as_str), number))
+            let number = port.container_port.as_ref().and_then(Scalar::as_i64)?;
+            Some((port.name.as_ref().and_then(Scalar::as_str), number))
         })
         .collect();
     let named = |name: &str| {
@@ -233,7 +234,7 @@ fn check(run: &mut Run, containers: &[Container]) {
 
     let scrape = &rules.keys.scrape;
     match annotation(scrape) {
-        Some(Value::String(value)) if value == "true" => {}
+        Some(Scalar::Str(value)) if value == "true" => {}
         None => run.pod_finding(
             CheckId::PrometheusAnnotations,
             path_of(scrape),
@@ -276,7 +277,7 @@ fn check(run: &mut Run, containers: &[Container]) {
             };
             run.pod_finding(CheckId::PrometheusAnnotations, path_of(port), message, fix);
         }
-        Some(Value::String(text)) => {
+        Some(Scalar::Str(text)) => {
             let number = (!text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()))
                 .then(|| text.parse::<i64>().ok())
                 .flatten()
@@ -319,7 +320,7 @@ fn check(run: &mut Run, containers: &[Container]) {
 
     let path = &rules.keys.path;
     match annotation(path) {
-        Some(Value::String(value)) if value.starts_with('/') => {}
+        Some(Scalar::Str(value)) if value.starts_with('/') => {}
         None => run.pod_finding(
             CheckId::PrometheusAnnotations,
             path_of(path),

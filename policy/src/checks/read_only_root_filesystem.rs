@@ -22,8 +22,8 @@ mode_only!();
 pub(crate) const RULE: Rule = Rule::Container(check);
 
 fn check(run: &mut Run, c: &Container) {
-    let path = c.security_path("readOnlyRootFilesystem");
-    let (message, fix) = match Flag::read(c.security_context(), "readOnlyRootFilesystem") {
+    let path = || c.security_path("readOnlyRootFilesystem");
+    let (message, fix) = match Flag::of(&c.security().read_only_root_filesystem) {
         Flag::Set(true) => return,
         Flag::Set(false) => (
             "is false: set it to true and mount writable paths as volumes".to_owned(),
@@ -33,10 +33,10 @@ fn check(run: &mut Run, c: &Container) {
         Flag::Unset => (
             "must be true".to_owned(),
             vec![Edit::Insert {
-                path: path.clone(),
+                path: path(),
                 value: json!(true),
             }],
         ),
     };
-    run.container_finding(CheckId::ReadOnlyRootFilesystem, c, path, message, fix);
+    run.container_finding(CheckId::ReadOnlyRootFilesystem, c, path(), message, fix);
 }

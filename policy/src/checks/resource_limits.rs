@@ -11,6 +11,7 @@ use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
 use crate::object::{Container, ContainerKind, Edit};
 use crate::quantity::{Quantity, ratio_exceeds};
 use crate::settings::{Mode, Problems};
+use crate::view::Entries;
 
 /// What people read about the check.
 pub const DEFINITION: Definition = Definition {
@@ -285,33 +286,32 @@ fn check(run: &mut Run, c: &Container) {
         ContainerKind::Init { restartable: false } if rules.exempt_init_containers => return,
         _ => {}
     }
-    let resources_path = c.path.key("resources");
-    let resources = c.fields.get("resources").and_then(Value::as_object);
-    let written = |section: Section| {
-        resources
-            .and_then(|r| r.get(section.as_str()))
-            .and_then(Value::as_object)
+    let resources = &c.view.resources;
+    let written = |section: Section| match section {
+        Section::Limits => &resources.limits,
+        Section::Requests => &resources.requests,
     };
     // Pod-level resources (KEP-2837) bound the whole pod and satisfy a requirement for
     // every container.
-    let pod_level = |section: Section| {
-        pod
-            .spec
-            .and_then(|spec| spec.get("resources"))
-            .and_then(|r| r.get(section.as_str()))
-            .and_then(Value::as_object)
+    let pod_level = |section: Section| match section {
+        Section::Limits => &pod.spec.resources.limits,
+        Section::Requests => &pod.spec.resources.requests,
     };
-    let key_path =
-        |key: &ResourceKey| resources_path.key(key.section.as_str()).key(&key.resource);
+    let key_path = |key: &ResourceKey| {
+        c.path()
+            .key("resources")
+            .key(key.section.as_str())
+            .key(key.resource.clone())
+    };
 
     let mut parsed = std::collections::BTreeMap::new();
     for section in [Section::Limits, Section::Requests] {
-        for (resource, value) in written(section).into_iter().flatten() {
+        for (resource, value) in &written(section).0 {
             let key = ResourceKey {
                 section,
-                resource: resource.clone(),
+                resource: resource.as_ref().to_owned(),
             };
-            match Quantity::from_json(value) {
+            match Quantity::from_scalar(value) {
                 Ok(q) if q.is_negative() => {
                     let message = format!("is {q}, which is negative: set a positive quantity");
                     run.container_finding(
@@ -348,9 +348,7 @@ fn check(run: &mut Run, c: &Container) {
     };
 
     for key in &rules.required {
-        let is_set = |map: Option<&serde_json::Map<String, Value>>| {
-            map.is_some_and(|m| m.get(&key.resource).is_some_and(|v| !v.is_null()))
-        };
+        let is_set = |map: &Entries| map.get_set(&key.resource).is_some();
         if is_set(written(key.section)) || is_set(pod_level(key.section)) {
             continue;
         }

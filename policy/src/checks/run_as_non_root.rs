@@ -2,11 +2,12 @@
 //! as uid 0.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
 use crate::object::{Container, Edit};
 use crate::settings::{Mode, Problems};
+use crate::view::{Scalar, set};
 
 /// What people read about the check.
 pub const DEFINITION: Definition = Definition {
@@ -69,29 +70,48 @@ pub(crate) fn compile(options: &Options, problems: &mut Problems) -> Compiled {
 
 pub(crate) const RULE: Rule = Rule::Container(check);
 
+/// Which securityContext an effective value came from.
+#[derive(Clone, Copy)]
+enum Level {
+    Container(&'static str),
+    Pod(&'static str),
+}
+
+fn effective<'s>(
+    field: &'static str,
+    in_container: &'s Option<Scalar<'s>>,
+    in_pod: &'s Option<Scalar<'s>>,
+) -> (Option<&'s Scalar<'s>>, Level) {
+    match set(in_container) {
+        Some(v) => (Some(v), Level::Container(field)),
+        None => (set(in_pod), Level::Pod(field)),
+    }
+}
+
 fn check(run: &mut Run, c: &Container) {
-    let container_sc = c.security_context();
-    let pod_sc = run.pod.security_context();
+    let container_sc = c.security();
+    let pod_sc = &run.pod.spec.security_context;
     // The container's value wins; the pod's applies only where the container is silent.
-    let effective = |field: &str| match container_sc.and_then(|sc| sc.get(field)) {
-        Some(v) if !v.is_null() => (Some(v), c.security_path(field)),
-        _ => (
-            pod_sc.and_then(|sc| sc.get(field)).filter(|v| !v.is_null()),
-            run.pod.security_path(field),
-        ),
+    let (user, user_level) = effective("runAsUser", &container_sc.run_as_user, &pod_sc.run_as_user);
+    let (non_root, non_root_level) = effective(
+        "runAsNonRoot",
+        &container_sc.run_as_non_root,
+        &pod_sc.run_as_non_root,
+    );
+    let path_of = |level: Level| match level {
+        Level::Container(field) => c.security_path(field),
+        Level::Pod(field) => run.pod.security_path(field),
     };
-    let (user, user_path) = effective("runAsUser");
-    let (non_root, non_root_path) = effective("runAsNonRoot");
-    let uid = user.and_then(Value::as_i64);
+    let uid = user.and_then(Scalar::as_i64);
 
     // The kubelet refuses this pair whatever the pod's user namespace says, so it is
     // never relaxed.
-    if uid == Some(0) && non_root == Some(&Value::Bool(true)) {
+    if uid == Some(0) && non_root == Some(&Scalar::Bool(true)) {
         let message = "is 0 while runAsNonRoot is true, so the kubelet will refuse to start it: set a non-zero uid";
         run.container_finding(
             CheckId::RunAsNonRoot,
             c,
-            user_path,
+            path_of(user_level),
             message.to_owned(),
             Vec::new(),
         );
@@ -100,20 +120,20 @@ fn check(run: &mut Run, c: &Container) {
     let mut found = Vec::new();
     if uid == Some(0) {
         found.push((
-            user_path,
+            path_of(user_level),
             "is 0 (root): set a non-zero uid".to_owned(),
             Vec::new(),
         ));
     }
     match non_root {
-        Some(Value::Bool(true)) => {}
-        Some(Value::Bool(false)) => found.push((
-            non_root_path,
+        Some(Scalar::Bool(true)) => {}
+        Some(Scalar::Bool(false)) => found.push((
+            path_of(non_root_level),
             "is false: set it to true".to_owned(),
             Vec::new(),
         )),
         Some(other) => found.push((
-            non_root_path,
+            path_of(non_root_level),
             format!("must be true, found {other}"),
             Vec::new(),
         )),

@@ -1,9 +1,10 @@
 //! `seccomp-profile`: an effective seccomp profile of `RuntimeDefault` or `Localhost`.
 
-use serde_json::{Map, Value, json};
+use serde_json::json;
 
 use super::{CheckId, Definition, Rule, Run};
 use crate::object::Container;
+use crate::view::{Scalar, SecurityView, set};
 use crate::settings::Mode;
 
 /// What people read about the check.
@@ -21,31 +22,30 @@ mode_only!();
 
 pub(crate) const RULE: Rule = Rule::Container(check);
 
-fn profile_type(sc: Option<&Map<String, Value>>) -> Option<&Value> {
-    sc.and_then(|sc| sc.get("seccompProfile"))
-        .and_then(|p| p.get("type"))
-        .filter(|t| !t.is_null())
+fn profile_type<'s, 'a>(sc: &'s SecurityView<'a>) -> Option<&'s Scalar<'a>> {
+    set(&sc.seccomp_profile.profile_type)
 }
 
 fn check(run: &mut Run, c: &Container) {
-    let (found, path) = match profile_type(c.security_context()) {
-        Some(t) => (Some(t), c.security_path("seccompProfile").key("type")),
-        None => (
-            profile_type(run.pod.security_context()),
-            run.pod.security_path("seccompProfile").key("type"),
-        ),
+    let (found, in_container) = match profile_type(c.security()) {
+        Some(t) => (Some(t), true),
+        None => (profile_type(&run.pod.spec.security_context), false),
     };
-    match found.map(|t| t.as_str()) {
-        Some(Some("RuntimeDefault" | "Localhost")) => {}
-        Some(other) => {
-            let shown = other.map_or_else(
-                || found.map(Value::to_string).unwrap_or_default(),
-                str::to_owned,
-            );
+    match found {
+        Some(t) if matches!(t.as_str(), Some("RuntimeDefault" | "Localhost")) => {}
+        Some(t) => {
+            let shown = match t.as_str() {
+                Some(text) => text.to_owned(),
+                None => t.to_string(),
+            };
+            let path = match in_container {
+                true => c.security_path("seccompProfile"),
+                false => run.pod.security_path("seccompProfile"),
+            };
             run.container_finding(
                 CheckId::SeccompProfile,
                 c,
-                path,
+                path.key("type"),
                 format!("is {shown}: set RuntimeDefault or Localhost"),
                 Vec::new(),
             );
