@@ -32,6 +32,9 @@ struct Args {
     /// The module; default: the release build under target/.
     #[arg(long, env = "PODGUARD_BENCH_MODULE")]
     module: Option<PathBuf>,
+    /// Write `/tmp/perf-<pid>.map` so `perf report` names the guest's functions.
+    #[arg(long)]
+    perf_map: bool,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -49,6 +52,9 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|| podguard_conformance::policy_module().to_owned());
             let runtime = Runtime::new(HostConfig::default())?;
             let module = runtime.load("podguard", &std::fs::read(&path)?)?;
+            if args.perf_map {
+                eprintln!("wrote {}", module.write_perf_map()?.display());
+            }
             for _ in 0..=args.iterations {
                 std::hint::black_box(module.call("validate", &payload)?);
             }

@@ -55,6 +55,30 @@ impl PolicyModule {
         self.instance_restarts.load(Ordering::Relaxed)
     }
 
+    /// Writes `/tmp/perf-<pid>.map`, which names the guest's compiled functions (from the
+    /// module's name section), so `perf report` on this process shows the policy's Rust
+    /// functions instead of bare addresses. For profiling; the server never calls it.
+    pub fn write_perf_map(&self) -> std::io::Result<std::path::PathBuf> {
+        use std::io::Write;
+        let module = self.pre.module();
+        let text = module.text().as_ptr() as usize;
+        let path = std::env::temp_dir().join(format!("perf-{}.map", std::process::id()));
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        for function in module.functions() {
+            let name = function
+                .name
+                .unwrap_or_else(|| format!("wasm-function[{}]", function.index.as_u32()));
+            writeln!(
+                out,
+                "{:x} {:x} {name}",
+                text + function.offset,
+                function.len
+            )?;
+        }
+        out.flush()?;
+        Ok(path)
+    }
+
     /// Calls a waPC operation on an idle instance (or a new one).
     pub fn call(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
