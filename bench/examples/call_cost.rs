@@ -26,6 +26,9 @@ fn main() -> anyhow::Result<()> {
             let path = podguard_conformance::policy_module();
             let runtime = Runtime::new(HostConfig::default())?;
             let module = runtime.load("podguard", &std::fs::read(path)?)?;
+            if std::env::var_os("PODGUARD_PERF_MAP").is_some() {
+                eprintln!("wrote {}", module.write_perf_map()?.display());
+            }
             for _ in 0..=iterations {
                 std::hint::black_box(module.call("validate", PAYLOAD)?);
             }

@@ -151,6 +151,7 @@ impl PolicyModule {
                 hit: false,
             },
             exchange: Exchange::default(),
+            memory: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
@@ -163,6 +164,7 @@ impl PolicyModule {
         let memory = instance
             .get_memory(&mut store, "memory")
             .ok_or(CallError::Protocol("the module exports no memory"))?;
+        store.data_mut().memory = Some(memory);
         let guest_call = instance
             .get_typed_func::<(i32, i32), i32>(&mut store, "__guest_call")
             .map_err(|_| {

@@ -11,6 +11,9 @@ pub(crate) struct GuestState {
     pub(crate) wasi: WasiP1Ctx,
     pub(crate) limiter: MemoryCap,
     pub(crate) exchange: Exchange,
+    /// The guest's memory once it is instantiated: every host call needs it, and looking
+    /// the export up by name each time cost more than the copy it serves.
+    pub(crate) memory: Option<Memory>,
 }
 
 /// The buffers of one waPC call.
@@ -59,6 +62,9 @@ impl ResourceLimiter for MemoryCap {
 }
 
 fn guest_memory<'c>(caller: &mut Caller<'c, GuestState>) -> wasmtime::Result<Memory> {
+    if let Some(memory) = caller.data().memory {
+        return Ok(memory);
+    }
     match caller.get_export("memory") {
         Some(Extern::Memory(memory)) => Ok(memory),
         _ => Err(wasmtime::Error::msg("the guest exports no memory")),

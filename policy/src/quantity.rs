@@ -114,7 +114,7 @@ impl Quantity {
             // templating mistake, and a rule should not silently see it as "0".
             Scalar::Null => Err(QuantityError::NotAQuantity { found: "null" }),
             Scalar::Bool(_) => Err(QuantityError::NotAQuantity { found: "a boolean" }),
-            Scalar::Other(Value::Array(_)) => {
+            Scalar::Other(value) if value.is_array() => {
                 Err(QuantityError::NotAQuantity { found: "an array" })
             }
             Scalar::Other(_) => Err(QuantityError::NotAQuantity { found: "an object" }),

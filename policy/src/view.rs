@@ -37,8 +37,9 @@ pub enum Scalar<'a> {
     Number(Number),
     /// A string, borrowed from the request's text where it holds no escapes.
     Str(Cow<'a, str>),
-    /// A map or a list, where the API wants a scalar: rare, so kept whole.
-    Other(Value),
+    /// A map or a list, where the API wants a scalar: rare, so kept whole, and boxed so
+    /// every other field stays small.
+    Other(Box<Value>),
 }
 
 impl Scalar<'_> {
@@ -71,7 +72,7 @@ impl Scalar<'_> {
             Scalar::Bool(flag) => Value::Bool(*flag),
             Scalar::Number(number) => Value::Number(number.clone()),
             Scalar::Str(text) => Value::String(text.as_ref().to_owned()),
-            Scalar::Other(value) => value.clone(),
+            Scalar::Other(value) => Value::clone(value),
         }
     }
 }
@@ -147,11 +148,13 @@ impl<'de: 'a, 'a> Deserialize<'de> for Scalar<'a> {
             }
 
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Scalar<'a>, A::Error> {
-                Value::deserialize(MapAccessDeserializer::new(map)).map(Scalar::Other)
+                Value::deserialize(MapAccessDeserializer::new(map))
+                    .map(|v| Scalar::Other(Box::new(v)))
             }
 
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Scalar<'a>, A::Error> {
-                Value::deserialize(SeqAccessDeserializer::new(seq)).map(Scalar::Other)
+                Value::deserialize(SeqAccessDeserializer::new(seq))
+                    .map(|v| Scalar::Other(Box::new(v)))
             }
         }
 
@@ -663,7 +666,7 @@ mod tests {
         assert!(view.resources.limits.0.is_empty());
         assert_eq!(
             view.resources.requests.get("cpu"),
-            Some(&Scalar::Other(json!({"x": 1})))
+            Some(&Scalar::Other(Box::new(json!({"x": 1}))))
         );
         assert_eq!(view.resources.requests.get("memory"), Some(&Scalar::Null));
         assert!(view.resources.requests.get_set("memory").is_none());
@@ -709,6 +712,14 @@ mod tests {
         }
         let view: SecurityView = from_text(r#"{"privileged": true, "privileged": false}"#).unwrap();
         assert_eq!(view.privileged, Some(Scalar::Bool(false)));
+    }
+
+    #[test]
+    fn fields_stay_small() {
+        // Every field of every view is one of these: what is rare is boxed, so a view is
+        // cheap to build and to move.
+        assert!(std::mem::size_of::<Scalar>() <= 32);
+        assert!(std::mem::size_of::<Option<Scalar>>() <= 32);
     }
 
     #[test]
