@@ -253,6 +253,24 @@ async fn bodies_near_the_limit_share_a_bounded_budget() {
         .await;
 }
 
+/// Started on one CPU of a larger machine (as under a Pod's cpuset or CPU limit), the
+/// server sizes its async workers and evaluation slots by that one CPU, not the host's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workers_and_evaluation_slots_follow_the_cpus_the_process_may_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(dir.path(), |c| c.launched_by(["taskset", "-c", "0"])).await;
+    server.assert_still_serving("/validate", "one CPU").await;
+    let listening = server
+        .log()
+        .lines()
+        .find(|line| line.contains("listening"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("no 'listening' line in the log\n{}", server.log()));
+    let line: serde_json::Value = serde_json::from_str(&listening).unwrap();
+    assert_eq!(line["workers"], 1, "{listening}");
+    assert_eq!(line["evaluation_slots"], 2, "{listening}");
+}
+
 /// Started with a soft open-file limit of 256 (a hard one of 1,024), the server raises the
 /// soft limit and serves at most what it allows; 1,011 idle HTTP/2 connections then fill
 /// it, and idle connections make room within a fraction of a second, so no client is

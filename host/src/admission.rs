@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
-use crate::{CallError, PolicyModule};
+use crate::{CallError, PolicyModule, Unfinished};
 use podguard_policy::ValidationResponse;
+use podguard_policy::contract::operation::VALIDATE;
 
 /// The only AdmissionReview version podguard speaks (v1beta1 was removed in Kubernetes 1.22).
 pub const ADMISSION_API_VERSION: &str = "admission.k8s.io/v1";
@@ -241,24 +243,64 @@ pub fn review(
     endpoint: Endpoint,
     failure_mode: FailureMode,
 ) -> Result<Answer, ReviewError> {
-    let parsed = parse_review(body)?;
+    let Ok(answer) = review_by(
+        module,
+        settings_json,
+        body,
+        endpoint,
+        failure_mode,
+        |payload| Ok::<_, Infallible>(module.call(VALIDATE, payload)),
+    );
+    answer
+}
+
+/// [`review`], but the policy gets only until the engine's next epoch tick
+/// ([`PolicyModule::call_briefly`]); [`Unfinished`] when it needs longer, and then the
+/// caller runs [`review`] where blocking is allowed.
+pub fn review_briefly(
+    module: &PolicyModule,
+    settings_json: &str,
+    body: &[u8],
+    endpoint: Endpoint,
+    failure_mode: FailureMode,
+) -> Result<Result<Answer, ReviewError>, Unfinished> {
+    review_by(
+        module,
+        settings_json,
+        body,
+        endpoint,
+        failure_mode,
+        |payload| module.call_briefly(VALIDATE, payload),
+    )
+}
+
+fn review_by<E>(
+    module: &PolicyModule,
+    settings_json: &str,
+    body: &[u8],
+    endpoint: Endpoint,
+    failure_mode: FailureMode,
+    call: impl FnOnce(&[u8]) -> Result<Result<Vec<u8>, CallError>, E>,
+) -> Result<Result<Answer, ReviewError>, E> {
+    let parsed = match parse_review(body) {
+        Ok(parsed) => parsed,
+        Err(err) => return Ok(Err(err)),
+    };
     let payload = validate_payload(parsed.request, settings_json);
-    let verdict = module
-        .call(podguard_policy::contract::operation::VALIDATE, &payload)
-        .and_then(|bytes| {
-            serde_json::from_slice::<ValidationResponse>(&bytes).map_err(|e| CallError::Answer {
-                operation: podguard_policy::contract::operation::VALIDATE.to_owned(),
-                expected: "a ValidationResponse",
-                source: Arc::new(e),
-            })
-        });
-    Ok(answer(
+    let verdict = call(&payload)?.and_then(|bytes| {
+        serde_json::from_slice::<ValidationResponse>(&bytes).map_err(|e| CallError::Answer {
+            operation: VALIDATE.to_owned(),
+            expected: "a ValidationResponse",
+            source: Arc::new(e),
+        })
+    });
+    Ok(Ok(answer(
         parsed,
         verdict,
         module.name(),
         endpoint,
         failure_mode,
-    ))
+    )))
 }
 
 /// Builds the AdmissionReview response from a policy's verdict or failure.

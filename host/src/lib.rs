@@ -28,5 +28,5 @@ mod runtime;
 mod wapc;
 
 pub use error::{CallError, HostError, chain};
-pub use module::PolicyModule;
+pub use module::{PolicyModule, Unfinished};
 pub use runtime::{HostConfig, Runtime, RuntimeBuilder};

@@ -12,6 +12,10 @@ use crate::error::{CallError, HostError};
 use crate::runtime::{EPOCH_TICK, EpochTicker, HostConfig};
 use crate::wapc::{Exchange, GuestState, MemoryCap, RETAINED_PAYLOAD_BYTES};
 
+/// A call given a short first budget ([`PolicyModule::call_briefly`]) needed longer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unfinished;
+
 /// A loaded policy module and its pool of idle instances.
 pub struct PolicyModule {
     pub(crate) name: String,
@@ -81,12 +85,48 @@ impl PolicyModule {
 
     /// Calls a waPC operation on an idle instance (or a new one).
     pub fn call(&self, operation: &str, payload: &[u8]) -> Result<Vec<u8>, CallError> {
+        self.call_within(operation, payload, deadline_ticks(self.config.deadline))
+            .unwrap_or(Err(CallError::Deadline(self.config.deadline)))
+    }
+
+    /// Calls a waPC operation, but only until the engine's next epoch tick (at most
+    /// 5 ms): [`Unfinished`] when it needs longer, and then the caller makes the call again
+    /// with [`PolicyModule::call`] on a thread that may block for the full deadline. A
+    /// server runs the call inline this way on its async worker: no hand-off to another
+    /// thread for the common case, and a module that loops costs a worker one tick at most.
+    /// Only for operations that are safe to run twice (a policy's `validate` is).
+    pub fn call_briefly(
+        &self,
+        operation: &str,
+        payload: &[u8],
+    ) -> Result<Result<Vec<u8>, CallError>, Unfinished> {
+        self.call_within(operation, payload, 1)
+    }
+
+    fn call_within(
+        &self,
+        operation: &str,
+        payload: &[u8],
+        ticks: u64,
+    ) -> Result<Result<Vec<u8>, CallError>, Unfinished> {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
         let mut instance = match idle {
             Some(instance) => instance,
-            None => self.instantiate()?,
+            None => match self.instantiate() {
+                Ok(instance) => instance,
+                Err(err) => return Ok(Err(err)),
+            },
         };
-        let result = instance.call(operation, payload, &self.config);
+        let result = instance.call(operation, payload, ticks, &self.config);
+        // An interrupted instance stopped mid-call, its memory in whatever state the guest
+        // left it: it is dropped, and counted as a restart only when the full deadline
+        // was what stopped it.
+        if matches!(result, Err(CallError::Deadline(_))) {
+            if ticks == deadline_ticks(self.config.deadline) {
+                self.instance_restarts.fetch_add(1, Ordering::Relaxed);
+            }
+            return Err(Unfinished);
+        }
         let healthy = result.is_ok()
             || matches!(
                 result,
@@ -104,7 +144,7 @@ impl PolicyModule {
         } else if !healthy {
             self.instance_restarts.fetch_add(1, Ordering::Relaxed);
         }
-        result
+        Ok(result)
     }
 
     /// Runs the module's `validate_settings` on `settings` (JSON); a refusal carries the
@@ -220,6 +260,7 @@ impl Instance {
         &mut self,
         operation: &str,
         payload: &[u8],
+        ticks: u64,
         config: &HostConfig,
     ) -> Result<Vec<u8>, CallError> {
         self.calls += 1;
@@ -234,8 +275,7 @@ impl Instance {
         exchange.guest_error = None;
         exchange.host_response.clear();
         exchange.host_error = None;
-        self.store
-            .set_epoch_deadline(deadline_ticks(config.deadline));
+        self.store.set_epoch_deadline(ticks);
         let op_len = i32::try_from(operation.len())
             .map_err(|_| CallError::Protocol("operation name too long"))?;
         let payload_len = i32::try_from(payload.len())

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use podguard_host::admission::{self, Endpoint, FailureMode};
-use podguard_host::{CallError, HostConfig, HostError, PolicyModule, Runtime};
+use podguard_host::{CallError, HostConfig, HostError, PolicyModule, Runtime, Unfinished};
 
 /// A waPC guest whose `__guest_call` copies the operation to offset 0 and the payload to
 /// offset 1024, then runs `body` (which must leave the call's i32 result on the stack).
@@ -125,6 +125,41 @@ fn an_endless_loop_is_stopped_at_the_deadline() {
     );
     assert!(result.unwrap_err().to_string().contains("deadline"));
     assert_recovers(&runtime, LOOP);
+}
+
+/// The brief first attempt a server makes on its async worker: a quick call answers, an
+/// endless loop gives up within a tick or two (not the deadline), and the full call after
+/// it still runs to the deadline.
+#[test]
+fn a_brief_call_answers_quick_calls_and_gives_up_on_long_ones() {
+    let runtime = Runtime::new(config()).unwrap();
+    let echo = load(&runtime, ECHO);
+    assert_eq!(
+        echo.call_briefly("validate", b"quick").unwrap().unwrap(),
+        b"quick"
+    );
+    let looping = load(&runtime, LOOP);
+    let started = Instant::now();
+    assert!(matches!(
+        looping.call_briefly("validate", b"{}"),
+        Err(Unfinished)
+    ));
+    let gave_up_after = started.elapsed();
+    assert!(
+        gave_up_after < Duration::from_millis(100),
+        "a brief call ran {gave_up_after:?}, near the 300 ms deadline"
+    );
+    assert_eq!(
+        looping.instance_restarts(),
+        0,
+        "giving up early is not a failure of the module"
+    );
+    assert!(matches!(
+        looping.call("validate", b"{}"),
+        Err(CallError::Deadline(_))
+    ));
+    assert_eq!(looping.instance_restarts(), 1);
+    assert_eq!(echo.call("validate", b"again").unwrap(), b"again");
 }
 
 #[test]

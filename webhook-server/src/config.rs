@@ -68,6 +68,9 @@ pub(crate) fn serve_config(cmd: ServeCommand) -> ServeConfig {
         }),
         _ => None,
     };
+    // The CPUs this process may use, not the host's: on Linux, available_parallelism
+    // honours the affinity mask (taskset, cpusets) and the cgroup CPU quota (a Pod's CPU
+    // limit), so a webhook limited to 2 CPUs on a 64-core node runs 2 workers.
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     ServeConfig {
         listen: cmd.listen,

@@ -2,6 +2,7 @@
 //! a JSON message, a policy denial is a 200 with `allowed: false`.
 
 use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Instant;
@@ -15,6 +16,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use super::App;
 use super::limits::{BodyBudget, Charge};
 use super::metrics::RequestLabels;
+use podguard_host::Unfinished;
 use podguard_host::admission::{self, Endpoint};
 
 /// An answer, body and all: admission answers are small and complete when produced. The
@@ -367,32 +369,59 @@ async fn admit<B: RequestBody>(
         }
     };
     let failure_mode = app.config.failure_mode;
-    let evaluating = Arc::clone(app);
-    // The slot, the body and its budget go with the evaluation, not with this handler: a
-    // client that resets the stream or closes the connection drops the handler, and the
-    // evaluation it started must still count against the limit until it ends.
-    let evaluated = tokio::task::spawn_blocking(move || {
-        let running = Gauge::up(&evaluating.metrics.evaluations_running);
-        let started = Instant::now();
-        let result = admission::review(
+    // First on this worker, until the engine's next epoch tick: nearly every review ends
+    // well within it, and answering here saves two thread hand-offs per request. This
+    // part cannot be cancelled (it does not await), so the slot is held throughout.
+    let running = Gauge::up(&app.metrics.evaluations_running);
+    let started_evaluation = Instant::now();
+    let briefly = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        admission::review_briefly(
             &policy.module,
             &policy.settings,
             &body,
             endpoint,
             failure_mode,
-        );
-        // The gauge goes down before the slot is free, so it never counts more
-        // evaluations than there are slots.
-        drop(running);
-        drop((permit, body, body_charge));
-        (result, started.elapsed())
-    })
-    .await;
+        )
+    }));
+    drop(running);
+    let evaluated = match briefly {
+        Err(_) => Err("the evaluation panicked".to_owned()),
+        Ok(Ok(result)) => {
+            drop((permit, body, body_charge));
+            Ok((result, started_evaluation.elapsed()))
+        }
+        // A review that needs longer goes where blocking is allowed, so a module running
+        // to its deadline never holds an async worker (and with it health checks and
+        // other connections). The slot, the body and its budget go with the evaluation,
+        // not with this handler: a client that resets the stream or closes the
+        // connection drops the handler, and the evaluation must still count against the
+        // limit until it ends.
+        Ok(Err(Unfinished)) => {
+            let evaluating = Arc::clone(app);
+            tokio::task::spawn_blocking(move || {
+                let running = Gauge::up(&evaluating.metrics.evaluations_running);
+                let result = admission::review(
+                    &policy.module,
+                    &policy.settings,
+                    &body,
+                    endpoint,
+                    failure_mode,
+                );
+                // The gauge goes down before the slot is free, so it never counts more
+                // evaluations than there are slots.
+                drop(running);
+                drop((permit, body, body_charge));
+                (result, started_evaluation.elapsed())
+            })
+            .await
+            .map_err(|join| join.to_string())
+        }
+    };
 
     let (result, evaluation_time) = match evaluated {
         Ok(done) => done,
-        Err(join) => {
-            tracing::error!(error = %join, "evaluation panicked");
+        Err(error) => {
+            tracing::error!(%error, "evaluation panicked");
             return refuse(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "podguard failed while evaluating this request; it is logged, please report it"

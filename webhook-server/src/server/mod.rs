@@ -233,10 +233,10 @@ pub(crate) async fn run(
     let address = listener.local_addr()?;
     match &config.tls {
         Some(files) => {
-            tracing::info!(%address, mutual_tls = files.client_ca.is_some(), max_connections = config.max_connections, "listening (HTTPS, HTTP/1.1 and HTTP/2)")
+            tracing::info!(%address, mutual_tls = files.client_ca.is_some(), max_connections = config.max_connections, workers = config.workers, evaluation_slots = config.max_concurrent_evaluations, "listening (HTTPS, HTTP/1.1 and HTTP/2)")
         }
         None => {
-            tracing::warn!(%address, max_connections = config.max_connections, "listening on PLAIN HTTP (--insecure): for local use only, kube-apiserver requires HTTPS")
+            tracing::warn!(%address, max_connections = config.max_connections, workers = config.workers, evaluation_slots = config.max_concurrent_evaluations, "listening on PLAIN HTTP (--insecure): for local use only, kube-apiserver requires HTTPS")
         }
     }
 
