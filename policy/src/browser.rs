@@ -94,11 +94,56 @@ fn yaml_error(error: &serde_saphyr::Error) -> Value {
     json!({
         // The location is reported separately, so the page can put the message at its
         // line; the snippet serde-saphyr renders would repeat the text around it.
-        "message": error.without_snippet().to_string(),
+        "message": yaml_message(error.without_snippet()),
         "line": location.as_ref().map(|l| l.line()),
         "column": location.as_ref().map(|l| l.column()),
     })
 }
+
+/// serde-saphyr's message in the page's words: its own name a Rust API (`DuplicateKeyPolicy
+/// in Options`, `budget breached: Nodes { .. }`) and end with the location the page already
+/// shows beside them.
+fn yaml_message(error: &serde_saphyr::Error) -> String {
+    use serde_saphyr::Error;
+    use serde_saphyr::budget::BudgetBreach;
+    match error {
+        Error::DuplicateMappingKey { key: Some(key), .. } => {
+            format!("{key:?} is set twice in the same mapping; remove one of them")
+        }
+        Error::DuplicateMappingKey { key: None, .. } => {
+            "a key is set twice in the same mapping; remove one of them".to_owned()
+        }
+        Error::Budget { breach, .. } => {
+            let limit = match breach {
+                BudgetBreach::Nodes { .. } => {
+                    format!(
+                        "more than {} values",
+                        serde_saphyr::Budget::default().max_nodes
+                    )
+                }
+                BudgetBreach::Documents { .. } => format!("more than {MAX_DOCUMENTS} documents"),
+                BudgetBreach::ScalarBytes { .. } | BudgetBreach::InputBytes { .. } => {
+                    "more text than the reader takes".to_owned()
+                }
+                BudgetBreach::Depth { .. } => "nesting deeper than the reader takes".to_owned(),
+                _ => "more aliases, anchors or events than the reader takes".to_owned(),
+            };
+            format!(
+                "the YAML holds {limit}; split it, or run `podguard audit`, which reads one document at a time"
+            )
+        }
+        other => {
+            let text = other.to_string();
+            match text.rfind(" at line ") {
+                Some(at) if text[at..].contains(", column ") => text[..at].to_owned(),
+                _ => text,
+            }
+        }
+    }
+}
+
+/// The most documents the page reads from one input; `podguard audit` reads any number.
+const MAX_DOCUMENTS: usize = 20_000;
 
 /// Reads the settings YAML; problems are reported with the dotted field path they concern
 /// and, where YAML parsing itself failed, the line.
@@ -148,17 +193,25 @@ fn read_settings(text: &str) -> (Option<Policy>, Value) {
     }
 }
 
-/// Every document with the line it starts on; `kind: List` (as `kubectl get -o yaml`
-/// prints it) contributes its items, each at the list's line.
+/// Every document with the line it starts on; a list (`kind: List`, as `kubectl get -o
+/// yaml` prints it, or a typed one such as `PodList`) contributes its items, each at the
+/// list's line.
 fn read_documents(text: &str) -> Result<Vec<(u64, Value)>, Value> {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_documents = MAX_DOCUMENTS;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
     let documents: Vec<serde_saphyr::Spanned<Value>> =
-        serde_saphyr::from_multiple(text).map_err(|e| yaml_error(&e))?;
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| yaml_error(&e))?;
     let mut out = Vec::new();
     for document in documents {
         let line = document.referenced.line();
         match document.value {
             Value::Object(mut list)
-                if list.get("kind").and_then(Value::as_str) == Some("List")
+                if list
+                    .get("kind")
+                    .and_then(Value::as_str)
+                    .is_some_and(|kind| kind.ends_with("List"))
                     && list.get("items").is_some_and(Value::is_array) =>
             {
                 if let Some(Value::Array(items)) = list.remove("items") {
@@ -229,16 +282,31 @@ fn judge_document(policy: &Policy, line: u64, object: Value) -> Value {
             .as_ref()
             .and_then(|m| patch_between(object, m))
     );
-    document["before"] = json!(yaml(object));
-    document["after"] = json!(outcome.mutated_object.as_ref().map(yaml));
+    // The YAML diff is drawn only for a mutated object.
+    if let Some(mutated) = &outcome.mutated_object {
+        document["before"] = json!(yaml(object));
+        document["after"] = json!(yaml(mutated));
+    }
+    let violations = outcome.violations.len();
     // The page receives the mutated object as YAML and as a patch; once is enough.
     let mut outcome = serde_json::to_value(&outcome).expect("outcomes serialise");
     if let Some(fields) = outcome.as_object_mut() {
         fields.remove("mutatedObject");
+        if violations > MAX_VIOLATIONS_LISTED
+            && let Some(Value::Array(listed)) = fields.get_mut("violations")
+        {
+            listed.truncate(MAX_VIOLATIONS_LISTED);
+            document["violationsNotListed"] = json!(violations - MAX_VIOLATIONS_LISTED);
+        }
     }
     document["outcome"] = outcome;
     document
 }
+
+/// The most findings of one object the page receives: an object with 10,000 containers has
+/// 80,000, 30 MB of JSON to copy out of the worker and parse for a list nobody reads
+/// whole. The verdict and the counts do not change; `podguard audit -o json` lists every one.
+const MAX_VIOLATIONS_LISTED: usize = 1_000;
 
 #[cfg(test)]
 mod tests {
@@ -258,6 +326,70 @@ spec:
     - name: app
       image: nginx:1.27
 ";
+
+    #[test]
+    fn typed_lists_are_split_into_their_items_as_kubectl_does() {
+        let list = "apiVersion: v1\nkind: PodList\nitems:\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: a}\n    spec: {containers: [{name: c, image: nginx}]}\n  - apiVersion: v1\n    kind: Pod\n    metadata: {name: b}\n    spec: {containers: [{name: c, image: nginx}]}\n";
+        let answer = run(list, "");
+        let names: Vec<_> = answer["documents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+    }
+
+    #[test]
+    fn an_object_with_thousands_of_findings_lists_the_first_thousand_and_counts_the_rest() {
+        let containers: String = (0..2_000)
+            .map(|i| format!("    - {{name: c{i}, image: nginx}}\n"))
+            .collect();
+        let pod = format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: many}}\nspec:\n  containers:\n{containers}"
+        );
+        let answer = run(&pod, "");
+        let document = &answer["documents"][0];
+        assert_eq!(document["outcome"]["accepted"], false);
+        assert_eq!(
+            document["outcome"]["violations"].as_array().unwrap().len(),
+            MAX_VIOLATIONS_LISTED
+        );
+        assert!(document["violationsNotListed"].as_u64().unwrap() > 10_000);
+        assert!(document["before"].is_null(), "no diff without a mutation");
+    }
+
+    #[test]
+    fn more_than_1024_documents_are_judged() {
+        let many = format!("{POD}---\n").repeat(1500);
+        let answer = run(&many, "");
+        assert!(answer["yamlError"].is_null(), "{}", answer["yamlError"]);
+        assert_eq!(answer["documents"].as_array().unwrap().len(), 1500);
+    }
+
+    #[test]
+    fn yaml_errors_speak_the_pages_words_and_give_the_location_once() {
+        let duplicate = run("kind: Pod\nkind: Pod\n", "");
+        let message = duplicate["yamlError"]["message"].as_str().unwrap();
+        assert_eq!(
+            message,
+            "\"kind\" is set twice in the same mapping; remove one of them"
+        );
+        assert_eq!(duplicate["yamlError"]["line"], 2);
+
+        let broken = run("kind: Pod\nspec:\n  x: [\n", "");
+        let message = broken["yamlError"]["message"].as_str().unwrap();
+        assert!(!message.contains(" at line "), "{message}");
+
+        let nodes = format!("items: [{}]\n", "1,".repeat(260_000));
+        let budget = run(&nodes, "");
+        let message = budget["yamlError"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("the YAML holds more than 250000 values;")
+                && !message.contains("budget"),
+            "{message}"
+        );
+    }
 
     #[test]
     fn every_document_is_judged_at_its_line() {
