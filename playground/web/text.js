@@ -6,12 +6,59 @@
 // line a settings field sits on and change one check's mode in place, keeping the user's
 // comments and layout, which a parse-and-print round trip would lose.
 
-const KEY = /^( *)(?:"([^"]*)"|'([^']*)'|([^\s#'"\-{[][^:#]*?|-[^\s:#][^:#]*?))\s*:(?:\s+(.*))?$/;
-
+/**
+ * The key a block-mapping line opens: `{indent, key, rest}`, or null when the line holds
+ * no `key:` (a list item, a comment, a flow collection, a complex `?` key). One pass over
+ * the line: a link controls the settings text, and a pattern that backtracks would let a
+ * line of spaces freeze the page.
+ */
 function keyAt(line) {
-  const m = KEY.exec(line);
-  if (!m) return null;
-  return { indent: m[1].length, key: m[2] ?? m[3] ?? m[4], rest: (m[5] ?? '').trim() };
+  let i = 0;
+  while (i < line.length && line[i] === ' ') i++;
+  if (i === line.length) return null;
+  const indent = i;
+  const first = line[i];
+  let key;
+  let colon;
+  if (first === '?' && (i + 1 === line.length || isSpace(line[i + 1]))) {
+    // A complex key, `? key` with its value on a later `: value` line.
+    key = withoutComment(line.slice(i + 1)).trim();
+    const quote = key[0];
+    if ((quote === '"' || quote === "'") && key.endsWith(quote) && key.length > 1) key = key.slice(1, -1);
+    return { indent, key, rest: '' };
+  }
+  if (first === '"' || first === "'") {
+    const close = line.indexOf(first, i + 1);
+    if (close < 0) return null;
+    key = line.slice(i + 1, close);
+    colon = close + 1;
+    while (colon < line.length && isSpace(line[colon])) colon++;
+    if (line[colon] !== ':') return null;
+  } else {
+    if (isSpace(first) || '#\'"{['.includes(first)) return null;
+    if (first === '-' && (i + 1 === line.length || isSpace(line[i + 1]) || ':#'.includes(line[i + 1]))) return null;
+    colon = i;
+    while (colon < line.length && line[colon] !== ':' && line[colon] !== '#') colon++;
+    if (line[colon] !== ':') return null;
+    let end = colon;
+    while (end > i && isSpace(line[end - 1])) end--;
+    key = line.slice(i, end);
+  }
+  const after = line[colon + 1];
+  if (after !== undefined && !isSpace(after)) return null;
+  return { indent, key, rest: line.slice(colon + 1).trim() };
+}
+
+/** `text` up to a ` #` comment, found in one pass. */
+function withoutComment(text) {
+  for (let k = 1; k < text.length; k++) {
+    if (text[k] === '#' && isSpace(text[k - 1])) return text.slice(0, k);
+  }
+  return text;
+}
+
+function isSpace(char) {
+  return char === ' ' || char === '\t' || char === '\r' || char === '\n' || char === '\f' || char === '\v';
 }
 
 function isFiller(line) {
@@ -111,7 +158,7 @@ export function setMode(text, check, mode) {
     return lines.join('\n');
   }
   const pad = ' '.repeat(entry.indent);
-  const rest = entry.rest.replace(/\s*#.*$/, '');
+  const rest = (entry.rest.startsWith('#') ? '' : withoutComment(entry.rest)).trimEnd();
   if (rest.startsWith('{') && rest.endsWith('}')) {
     const inner = rest.slice(1, -1).trim();
     const fields = /(^|,)\s*mode\s*:/.test(inner)
@@ -218,11 +265,56 @@ export async function encodeState(state) {
   return `z=${toBase64Url(await through(new CompressionStream('deflate-raw'), json))}`;
 }
 
-/** The state a fragment from {@link encodeState} holds, or null if it holds none. */
+/** The most a link may unpack to: two editors at their limit, and room for the JSON around them. */
+export const MAX_LINK_BYTES = 9 * 1024 * 1024;
+
+/** A link whose state cannot be read: cut short, edited, or unpacking to too much. */
+export class DamagedLink extends Error {}
+
+/**
+ * The state a fragment from {@link encodeState} holds, or null if it holds none. Throws
+ * {@link DamagedLink} when the fragment is one but cannot be read; never unpacks more
+ * than {@link MAX_LINK_BYTES}, whatever the link claims.
+ */
 export async function decodeState(fragment) {
-  const match = /^#?z=([A-Za-z0-9_-]+)$/.exec(fragment);
-  if (!match) return null;
-  const bytes = await through(new DecompressionStream('deflate-raw'), fromBase64Url(match[1]));
-  const state = JSON.parse(new TextDecoder().decode(bytes));
-  return state && state.v === 1 ? state : null;
+  const match = /^#?z=([A-Za-z0-9_-]*)$/.exec(fragment);
+  if (!match) {
+    if (/^#?z=/.test(fragment)) throw new DamagedLink('it holds characters a podguard link never does; it was probably edited or cut');
+    return null;
+  }
+  let compressed;
+  try {
+    compressed = fromBase64Url(match[1]);
+  } catch {
+    throw new DamagedLink('it is not valid base64url; it was probably cut short or edited');
+  }
+  const reader = new Blob([compressed]).stream().pipeThrough(new DecompressionStream('deflate-raw')).getReader();
+  const chunks = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > MAX_LINK_BYTES) {
+        reader.cancel().catch(() => {});
+        throw new DamagedLink(`it unpacks to more than ${MAX_LINK_BYTES / 1024 / 1024} MiB, more than the page holds`);
+      }
+      chunks.push(value);
+    }
+  } catch (error) {
+    if (error instanceof DamagedLink) throw error;
+    throw new DamagedLink('its compressed data is incomplete or corrupt; it was probably cut short');
+  }
+  let state;
+  try {
+    state = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(await new Blob(chunks).arrayBuffer()));
+  } catch {
+    throw new DamagedLink('it unpacks to something that is not a podguard playground state');
+  }
+  if (!state || state.v !== 1 || typeof state !== 'object') throw new DamagedLink('it was written by another version of this page or edited');
+  for (const key of ['workloads', 'settings']) {
+    if (state[key] !== undefined && typeof state[key] !== 'string') throw new DamagedLink(`its ${key} are not text`);
+  }
+  return state;
 }

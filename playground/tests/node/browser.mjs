@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 
+import { encodeState } from '../../web/text.js';
+
 const [pageUrl, casePath, screenshotPath] = process.argv.slice(2);
 const expected = JSON.parse(readFileSync(casePath, 'utf8'));
 // The examples the served page offers, read from the same built file.
@@ -206,6 +208,82 @@ try {
   await run(`document.querySelector('#results [data-diff]').scrollIntoView({ block: 'center' })`);
   const png = await call('GET', `${sid}/screenshot`);
   writeFileSync(screenshotPath, Buffer.from(png, 'base64'));
+
+  // 7. Hostile and oversized input (issue 19): each case gets its own verdict or a plain
+  // message, in bounded time, and never a verdict left over from the previous text.
+  const setText = (id, text) => run(`const t = document.getElementById(arguments[0]);
+    window.typedAt = performance.now();
+    t.value = arguments[1]; t.dispatchEvent(new Event('input'));`, id, text);
+  // Times measured in the page (performance.now() counts from navigation), so WebDriver's
+  // own round trips are not counted; the 50 ms polling is.
+  const SETTLED_AT = `const b = document.body.dataset;
+    return b.ready === 'true' && b.pending === undefined && Number(b.evaluated) > arguments[0]
+      && b.shared === b.evaluated ? [Number(b.evaluated), performance.now() - (arguments[1] ? window.typedAt : 0)] : null;`;
+  const settledAt = (after, sinceTyping) => until('the page to evaluate and share', SETTLED_AT, after, sinceTyping);
+  const compliant = EXAMPLES.find((e) => e.id === 'compliant-deployment').yaml;
+  await navigate(pageUrl);
+  seen = await settled(0);
+  await setText('workloads', expected.workload);
+  seen = await settled(seen);
+  assert.deepEqual((await run(READ)).documents.map((d) => d.verdict), ['denied']);
+  // 70,000 lines: the gutter once spread two arguments per line into one call, V8 threw,
+  // and the previous verdict (denied) stayed on screen.
+  const bigConfigMap = `---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: big}\ndata:\n  blob: |\n${'    line\n'.repeat(70000)}`;
+  await setText('workloads', compliant + bigConfigMap);
+  seen = await settled(seen);
+  page = await run(READ);
+  assert.deepEqual(page.documents.map((d) => d.verdict), ['allowed', 'skipped'], 'the 70,000-line input shows its own verdict');
+  assert.equal(await run('return document.querySelector("#results [data-failure]")'), null);
+  // 600,000 spaces inside a settings key: the settings error is answered in under a second.
+  const spaced = `checks:\n  ? x${' '.repeat(600000)}y\n  : 1\n`;
+  await setText('settings', spaced);
+  let settingsTime;
+  [seen, settingsTime] = await settledAt(seen, true);
+  assert.ok(settingsTime < 1000, `the spaced settings took ${settingsTime} ms`);
+  const spacedProblems = await run(`return [...document.querySelectorAll('#settings-problems li')].map((li) => li.textContent)`);
+  assert.equal(spacedProblems.length, 1, JSON.stringify(spacedProblems).slice(0, 300));
+  // A link that unpacks to 100 MiB fails closed with a message, the editors left empty
+  // and the link kept in the address bar.
+  const bomb = `#${await encodeState({ workloads: 'a'.repeat(100 * 1024 * 1024), settings: '' })}`;
+  await navigate('about:blank');
+  await navigate(`${pageUrl}${bomb}`);
+  const [, bombTime] = await settledAt(0, false);
+  const linkProblem = () => run(`const p = document.getElementById('link-problem');
+    return { hidden: p.hidden, text: p.textContent, hash: location.hash,
+             workloads: document.getElementById('workloads').value };`);
+  let problem = await linkProblem();
+  assert.ok(bombTime < 2000, `the bomb link took ${bombTime} ms`);
+  assert.equal(problem.hidden, false);
+  assert.match(problem.text, /damaged: it unpacks to more than 9 MiB/);
+  assert.equal(problem.hash, bomb);
+  assert.equal(problem.workloads, '');
+  // A truncated link says it is damaged, and the first evaluation does not erase that.
+  const good = `#${await encodeState({ workloads: compliant, settings: '' })}`;
+  const cut = good.slice(0, good.length - 10);
+  await navigate('about:blank');
+  await navigate(`${pageUrl}${cut}`);
+  await settled(0);
+  problem = await linkProblem();
+  assert.equal(problem.hidden, false);
+  assert.match(problem.text, /damaged: .*cut short/);
+  assert.equal(problem.hash, cut);
+  assert.equal(problem.workloads, '');
+  // 10,000 containers: judged or stopped within two seconds, drawn without a node per finding.
+  const containers = Array.from({ length: 10000 }, (_, i) => `  - {name: c${i}, image: nginx}`).join('\n');
+  const huge = `#${await encodeState({ workloads: `apiVersion: v1\nkind: Pod\nmetadata: {name: huge}\nspec:\n  containers:\n${containers}\n`, settings: '' })}`;
+  await navigate('about:blank');
+  await navigate(`${pageUrl}${huge}`);
+  const [, hugeTime] = await settledAt(0, false);
+  const hugePage = await run(`return {
+    verdicts: [...document.querySelectorAll('#results article.document')].map((a) => a.dataset.verdict),
+    failure: document.querySelector('#results [data-failure]')?.textContent ?? null,
+    collapsed: document.querySelector('#results [data-collapsed]') !== null,
+    nodes: document.getElementsByTagName('*').length };`);
+  assert.ok(hugeTime < 2000, `the 10,000-container link took ${hugeTime} ms`);
+  assert.ok(hugePage.failure !== null || (hugePage.verdicts[0] === 'denied' && hugePage.collapsed), JSON.stringify(hugePage));
+  assert.ok(hugePage.nodes < 5000, `${hugePage.nodes} elements on the page`);
+  console.log(`hostile input (page time): settings ${settingsTime.toFixed(0)} ms, bomb link ${bombTime.toFixed(0)} ms, 10,000 containers ${hugeTime.toFixed(0)} ms (${hugePage.failure ? 'stopped' : 'denied'}, ${hugePage.nodes} elements)`);
+
   console.log(`checked ${EXAMPLES.length} examples, ${expected.denied.violations.length} violations, the mutate diff and the share link; screenshot: ${screenshotPath}`);
 } finally {
   await call('DELETE', sid).catch(() => {});

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { decodeState, diffLines, encodeState, hunks, lineOfPath, setMode } from '../../web/text.js';
+import { DamagedLink, MAX_LINK_BYTES, decodeState, diffLines, encodeState, hunks, lineOfPath, setMode } from '../../web/text.js';
 
 const requirements = readFileSync(new URL('../../../policy/requirements.yaml', import.meta.url), 'utf8');
 
@@ -66,4 +66,43 @@ test('the state survives the URL fragment', async () => {
   assert.ok(fragment.length < requirements.length, 'the fragment is compressed');
   assert.deepEqual(await decodeState(`#${fragment}`), { v: 1, ...state });
   assert.equal(await decodeState('#something-else'), null);
+});
+
+// A link controls the settings text: 600,000 spaces inside a key took the old pattern
+// 100 s. Linear now, and a `? key` line is found where it is, not pinned to line 1.
+test('a long run of spaces in a key is read in linear time', () => {
+  const key = `x${' '.repeat(600000)}y`;
+  const text = `checks:\n  ? ${key}\n  : 1\n  run-as-non-root:\n    mode:${' '.repeat(300000)}# c\n`;
+  const started = performance.now();
+  assert.equal(lineOfPath(text, `checks.${key}`), 2);
+  assert.equal(lineOfPath(text, 'checks.run-as-non-root.mode'), 5);
+  assert.notEqual(setMode(text, 'run-as-non-root', 'warn'), null);
+  const elapsed = performance.now() - started;
+  assert.ok(elapsed < 1000, `took ${elapsed} ms`);
+});
+
+test('keys are read as YAML writes them', () => {
+  assert.equal(lineOfPath('a:\n  "c d" : 2\n', 'a.c d'), 2);
+  assert.equal(lineOfPath('a:\n  -e: 3\n', 'a.-e'), 2);
+  assert.equal(lineOfPath('a:\n  - e: 3\n', 'a.e'), 1, 'a list item is not a key of a');
+  assert.equal(lineOfPath('a:\n  url:http://x\n', 'a.url'), 1, 'a colon not followed by a space is no key');
+  assert.equal(lineOfPath('a:\n  b: 1 # c\n', 'a.b'), 2);
+});
+
+async function rejects(fragment, pattern) {
+  await assert.rejects(decodeState(fragment), (error) => error instanceof DamagedLink && pattern.test(error.message));
+}
+
+test('a damaged link is named so, and a bomb is not unpacked', async () => {
+  const good = await encodeState({ workloads: 'kind: Pod\n', settings: '' });
+  assert.equal((await decodeState(`#${good}`)).workloads, 'kind: Pod\n');
+  assert.equal(await decodeState('#section-2'), null, 'a fragment that is no state is not an error');
+  await rejects(`#${good.slice(0, good.length - 6)}`, /cut short/);
+  await rejects('#z=abc$def', /edited/);
+  // 100 MiB of one character deflates to about 100 KB.
+  const bomb = await encodeState({ workloads: 'a'.repeat(100 * 1024 * 1024), settings: '' });
+  assert.ok(bomb.length < 200 * 1024, `the bomb link is ${bomb.length} characters`);
+  const started = performance.now();
+  await rejects(`#${bomb}`, new RegExp(`more than ${MAX_LINK_BYTES / 1024 / 1024} MiB`));
+  assert.ok(performance.now() - started < 2000);
 });
