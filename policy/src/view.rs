@@ -506,6 +506,8 @@ view! {
         os: OsView<'a> = "os",
         /// Pod-level `resources` (KEP-2837).
         resources: ResourcesView<'a> = "resources",
+        /// `volumes`
+        volumes: List<VolumeView<'a>> = "volumes",
         /// A workload's `template`.
         template: Option<Box<TemplateView<'a>>> = "template",
         /// A CronJob's `jobTemplate`.
@@ -524,6 +526,20 @@ view! {
     JobTemplateView {
         /// `spec`, a Job's spec.
         spec: SpecView<'a> = "spec",
+    }
+
+    /// One of the pod's `volumes`.
+    VolumeView {
+        /// `name`
+        name: Option<Scalar<'a>> = "name",
+        /// `hostPath`
+        host_path: Option<HostPathView<'a>> = "hostPath",
+    }
+
+    /// A volume's `hostPath`.
+    HostPathView {
+        /// `path`
+        path: Option<Scalar<'a>> = "path",
     }
 
     /// `os`
@@ -568,6 +584,16 @@ view! {
         capabilities: CapabilitiesView<'a> = "capabilities",
         /// `seccompProfile`
         seccomp_profile: SeccompView<'a> = "seccompProfile",
+        /// `procMount` (containers only)
+        proc_mount: Option<Scalar<'a>> = "procMount",
+        /// `windowsOptions`
+        windows_options: WindowsOptionsView<'a> = "windowsOptions",
+    }
+
+    /// `windowsOptions`
+    WindowsOptionsView {
+        /// `hostProcess`
+        host_process: Option<Scalar<'a>> = "hostProcess",
     }
 
     /// `capabilities`
@@ -600,6 +626,8 @@ view! {
         container_port: Option<Scalar<'a>> = "containerPort",
         /// `protocol`
         protocol: Option<Scalar<'a>> = "protocol",
+        /// `hostPort`
+        host_port: Option<Scalar<'a>> = "hostPort",
     }
 
     /// The stored object of an UPDATE: what tolerance and `pods/ephemeralcontainers`

@@ -395,6 +395,10 @@ registry! {
     "host-namespaces" => HostNamespaces in host_namespaces,
     "image-tag-pinned" => ImageTagPinned in image_tag_pinned,
     "health-probes" => HealthProbes in health_probes,
+    "host-path-volumes" => HostPathVolumes in host_path_volumes,
+    "host-ports" => HostPorts in host_ports,
+    "proc-mount" => ProcMount in proc_mount,
+    "windows-host-process" => WindowsHostProcess in windows_host_process,
 }
 
 /// The order the rules look at a container (then at the pod) in, which is the order of
@@ -402,6 +406,8 @@ registry! {
 const MESSAGE_ORDER: &[CheckId] = &[
     CheckId::RunAsNonRoot,
     CheckId::NoPrivileged,
+    CheckId::WindowsHostProcess,
+    CheckId::ProcMount,
     CheckId::DropCapabilities,
     CheckId::NoPrivilegeEscalation,
     CheckId::ReadOnlyRootFilesystem,
@@ -411,6 +417,8 @@ const MESSAGE_ORDER: &[CheckId] = &[
     CheckId::HealthProbes,
     CheckId::PrometheusAnnotations,
     CheckId::HostNamespaces,
+    CheckId::HostPathVolumes,
+    CheckId::HostPorts,
 ];
 
 impl CheckId {

@@ -1,0 +1,48 @@
+//! `proc-mount`: containers keep the default `/proc` mask (Pod Security Standards, baseline).
+
+use super::{CheckId, Definition, Rule, Run};
+use crate::object::Container;
+use crate::settings::Mode;
+use crate::view::{Scalar, set};
+
+/// What people read about the check.
+pub const DEFINITION: Definition = Definition {
+    title: "Default /proc mount",
+    description: "Containers must keep the default masked /proc (procMount Default), unless the pod runs in a user namespace (Pod Security Standards, baseline).",
+    requires: "`procMount` unset or `Default`, any value with `hostUsers: false` (PSA baseline `procMount`, 1.35+)",
+    mutation: None,
+    default_mode: Mode::Enforce,
+    linux_only: false,
+    options: &[],
+};
+
+mode_only!();
+
+pub(crate) const RULE: Rule = Rule::Container(check);
+
+fn check(run: &mut Run, c: &Container) {
+    // As PSA since 1.35: in a user namespace an unmasked /proc exposes only the pod's own.
+    if run.pod.in_user_namespace() {
+        return;
+    }
+    let Some(value) = set(&c.security().proc_mount) else {
+        return;
+    };
+    if value.as_str() == Some("Default") {
+        return;
+    }
+    let shown = match value {
+        Scalar::Str(text) if text.len() > 64 => "not Default".to_owned(),
+        other => other.to_string(),
+    };
+    let message = format!(
+        "is {shown}: remove it or set Default (an unmasked /proc exposes the node's kernel settings), or run the pod with hostUsers: false"
+    );
+    run.container_finding(
+        CheckId::ProcMount,
+        c,
+        c.security_path("procMount"),
+        message,
+        Vec::new(),
+    );
+}
