@@ -588,6 +588,28 @@ view! {
         proc_mount: Option<Scalar<'a>> = "procMount",
         /// `windowsOptions`
         windows_options: WindowsOptionsView<'a> = "windowsOptions",
+        /// `seLinuxOptions`
+        se_linux_options: Option<SeLinuxView<'a>> = "seLinuxOptions",
+        /// `appArmorProfile`
+        app_armor_profile: Option<AppArmorView<'a>> = "appArmorProfile",
+        /// `sysctls` (the pod's only)
+        sysctls: List<NameView<'a>> = "sysctls",
+    }
+
+    /// `seLinuxOptions`
+    SeLinuxView {
+        /// `type`
+        selinux_type: Option<Scalar<'a>> = "type",
+        /// `user`
+        user: Option<Scalar<'a>> = "user",
+        /// `role`
+        role: Option<Scalar<'a>> = "role",
+    }
+
+    /// `appArmorProfile`
+    AppArmorView {
+        /// `type`
+        profile_type: Option<Scalar<'a>> = "type",
     }
 
     /// `windowsOptions`

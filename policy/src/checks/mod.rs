@@ -72,6 +72,15 @@ pub(crate) enum Rule {
     Container(fn(&mut Run, &Container)),
     /// Runs once per pod, with the containers judged.
     Pod(fn(&mut Run, &[Container])),
+    /// A field both the pod and each container set, judged apart as Pod Security
+    /// Admission does: the container part runs for every container judged (an ephemeral
+    /// container added to a running pod too), the pod part when the pod is judged.
+    PodAndContainers {
+        /// The pod's own field.
+        pod: fn(&mut Run, &[Container]),
+        /// Each container's.
+        container: fn(&mut Run, &Container),
+    },
 }
 
 /// One thing a check found.
@@ -170,14 +179,24 @@ pub fn run(policy: &Policy, pod: &Workload, scope: Scope) -> (Vec<Finding>, Vec<
         |id: CheckId| policy.mode(id) != Mode::Off && !(windows && id.definition().linux_only);
     for c in &containers {
         for &id in MESSAGE_ORDER {
-            if let (true, Rule::Container(rule)) = (applies(id), id.rule()) {
+            if !applies(id) {
+                continue;
+            }
+            if let Rule::Container(rule)
+            | Rule::PodAndContainers {
+                container: rule, ..
+            } = id.rule()
+            {
                 rule(&mut run, c);
             }
         }
     }
     if scope.pod_checks() {
         for &id in MESSAGE_ORDER {
-            if let (true, Rule::Pod(rule)) = (applies(id), id.rule()) {
+            if !applies(id) {
+                continue;
+            }
+            if let Rule::Pod(rule) | Rule::PodAndContainers { pod: rule, .. } = id.rule() {
                 rule(&mut run, &containers);
             }
         }
@@ -399,6 +418,9 @@ registry! {
     "host-ports" => HostPorts in host_ports,
     "proc-mount" => ProcMount in proc_mount,
     "windows-host-process" => WindowsHostProcess in windows_host_process,
+    "selinux-options" => SelinuxOptions in selinux_options,
+    "apparmor-profile" => ApparmorProfile in apparmor_profile,
+    "sysctls" => Sysctls in sysctls,
 }
 
 /// The order the rules look at a container (then at the pod) in, which is the order of
@@ -408,6 +430,8 @@ const MESSAGE_ORDER: &[CheckId] = &[
     CheckId::NoPrivileged,
     CheckId::WindowsHostProcess,
     CheckId::ProcMount,
+    CheckId::SelinuxOptions,
+    CheckId::ApparmorProfile,
     CheckId::DropCapabilities,
     CheckId::NoPrivilegeEscalation,
     CheckId::ReadOnlyRootFilesystem,
@@ -419,6 +443,7 @@ const MESSAGE_ORDER: &[CheckId] = &[
     CheckId::HostNamespaces,
     CheckId::HostPathVolumes,
     CheckId::HostPorts,
+    CheckId::Sysctls,
 ];
 
 impl CheckId {
