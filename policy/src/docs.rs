@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 use crate::checks::{CheckId, Checks, Input, OptionDoc};
-use crate::settings::{Exemptions, Mode};
+use crate::settings::{Exemptions, Mode, Rollout};
 
 /// Where the README's generated table starts and ends.
 pub const README_TABLE_START: &str = "<!-- checks: generated from policy/src/checks by `PODGUARD_BLESS=1 cargo test -p podguard-policy --test generated` -->";
@@ -68,6 +68,24 @@ const EXEMPTION_DOCS: &[OptionDoc] = &[
     },
 ];
 
+/// The rollout options, as the form and the document describe them.
+const ROLLOUT_DOCS: &[OptionDoc] = &[
+    OptionDoc {
+        key: "observeOnly",
+        label: "Observe only",
+        description: "Every enforce and mutate check only warns, in every namespace (per-namespace modes included): nothing is rejected or changed and every finding is still reported, as Kubewarden's monitor mode. Turn it on to roll podguard out, off once the warnings are fixed.",
+        input: Input::Bool,
+        mutate_only: false,
+    },
+    OptionDoc {
+        key: "namespaces",
+        label: "Per-namespace modes",
+        description: "Modes for some namespaces, the first entry that matches wins: {names: [team-a, legacy-*], mode: warn, checks: {resource-limits: enforce}}; `mode` sets every check there, `checks` some of them. Admission requests carry a namespace's name, not its labels, so namespaces are named here.",
+        input: Input::List,
+        mutate_only: false,
+    },
+];
+
 /// `policy/requirements.yaml`.
 pub fn requirements_yaml() -> String {
     let defaults = serde_json::to_value(Checks::default()).expect("settings serialise");
@@ -85,6 +103,9 @@ pub fn requirements_yaml() -> String {
     out.push_str("exemptions:\n");
     let exemptions = serde_json::to_value(Exemptions::default()).expect("settings serialise");
     write_options(&mut out, 2, &exemptions, EXEMPTION_DOCS);
+    out.push_str("\nrollout:\n");
+    let rollout = serde_json::to_value(Rollout::default()).expect("settings serialise");
+    write_options(&mut out, 2, &rollout, ROLLOUT_DOCS);
     out
 }
 
@@ -255,6 +276,20 @@ pub fn questions_ui_yaml() -> String {
     out.push_str("  group: Settings\n  label: Exemptions\n  hide_input: true\n  type: map[\n  variable: exemptions\n  subquestions:\n");
     for doc in EXEMPTION_DOCS {
         question(&mut out, "exemptions", doc, &exemptions, false);
+    }
+    // Per-namespace modes are a list of maps, which the form cannot ask for; they are
+    // written in the settings YAML.
+    let rollout = serde_json::to_value(Rollout::default()).expect("settings serialise");
+    out.push_str("- default: {}\n");
+    folded(
+        &mut out,
+        2,
+        "description",
+        "Rolling podguard out: observe first, then enforce namespace by namespace (per-namespace modes go in the settings YAML, rollout.namespaces).",
+    );
+    out.push_str("  group: Settings\n  label: Rollout\n  hide_input: true\n  type: map[\n  variable: rollout\n  subquestions:\n");
+    for doc in ROLLOUT_DOCS.iter().filter(|doc| doc.input != Input::List) {
+        question(&mut out, "rollout", doc, &rollout, false);
     }
     out
 }

@@ -404,6 +404,9 @@ fn judge(
     tolerated: Option<&str>,
     originals: &Originals,
 ) -> Outcome {
+    // `rollout.namespaces`: this namespace's modes, where an entry names it.
+    let for_namespace = policy.for_namespace(namespace);
+    let policy = for_namespace.as_ref().unwrap_or(policy);
     let kind = pod.kind;
     let subject = if kind == WorkloadKind::Pod {
         "pod"

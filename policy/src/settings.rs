@@ -82,6 +82,34 @@ pub struct Settings {
     pub checks: Checks,
     /// Namespaces and images that are not judged.
     pub exemptions: Exemptions,
+    /// Observe-only mode and per-namespace modes, for rolling podguard out.
+    pub rollout: Rollout,
+}
+
+/// Rolling podguard out without breaking a cluster: first observe everywhere, then
+/// enforce namespace by namespace. Admission requests carry the namespace's name, not its
+/// labels, so namespaces are chosen by name or glob.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct Rollout {
+    /// Every `enforce` and `mutate` check only warns, in every namespace: nothing is
+    /// rejected or changed, and every finding is still reported.
+    pub observe_only: bool,
+    /// Modes for some namespaces; the first entry whose names match a request's namespace
+    /// applies.
+    pub namespaces: Vec<NamespaceModes>,
+}
+
+/// The modes of the checks in some namespaces.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+pub struct NamespaceModes {
+    /// Namespace names or globs (`team-*`).
+    pub names: Vec<String>,
+    /// The mode of every check there.
+    pub mode: Option<Mode>,
+    /// The mode of some checks there, by check id (over `mode`).
+    pub checks: std::collections::BTreeMap<String, Mode>,
 }
 
 /// What is not judged at all.
@@ -188,9 +216,59 @@ impl Settings {
     /// Checks every cross-field rule and prepares the settings for evaluation.
     pub fn compile(&self) -> Result<Policy, SettingsError> {
         let mut problems = Problems::default();
-        let mut modes = [Mode::Off; CheckId::ALL.len()];
+        let observed = |mut modes: [Mode; CheckId::ALL.len()]| {
+            if self.rollout.observe_only {
+                for mode in &mut modes {
+                    if matches!(mode, Mode::Enforce | Mode::Mutate) {
+                        *mode = Mode::Warn;
+                    }
+                }
+            }
+            modes
+        };
+        let mut configured = [Mode::Off; CheckId::ALL.len()];
         for id in CheckId::ALL {
-            modes[id.index()] = self.checks.mode(id);
+            configured[id.index()] = self.checks.mode(id);
+        }
+        let modes = observed(configured);
+        let mut namespace_modes = Vec::new();
+        for (i, entry) in self.rollout.namespaces.iter().enumerate() {
+            let field = format!("rollout.namespaces[{i}]");
+            let mut names = Vec::new();
+            for (j, pattern) in entry.names.iter().enumerate() {
+                match Glob::new(pattern) {
+                    Ok(glob) => names.push(glob),
+                    Err(err) => {
+                        problems.add(format!("{field}.names[{j}]"), format!("{pattern:?}: {err}"))
+                    }
+                }
+            }
+            if entry.names.is_empty() {
+                problems.add(
+                    format!("{field}.names"),
+                    "is empty: list the namespaces (names or globs such as team-*) these modes apply to",
+                );
+            }
+            let mut modes = configured;
+            if let Some(mode) = entry.mode {
+                modes = [mode; CheckId::ALL.len()];
+            }
+            for (check, mode) in &entry.checks {
+                match CheckId::parse(check) {
+                    Some(id) => modes[id.index()] = *mode,
+                    None => problems.add(
+                        format!("{field}.checks.{check}"),
+                        format!(
+                            "{check:?} is not a check id; the checks are: {}",
+                            CheckId::ALL.map(CheckId::as_str).join(", ")
+                        ),
+                    ),
+                }
+            }
+            namespace_modes.push(NamespaceOverride {
+                names,
+                modes: observed(modes),
+            });
         }
         let checks = self.checks.compile(&mut problems);
 
@@ -221,6 +299,7 @@ impl Settings {
         problems.finish()?;
         Ok(Policy {
             modes,
+            namespace_modes,
             checks,
             exempt_namespaces,
             exempt_images,
@@ -368,6 +447,8 @@ fn compile_annotation_exemptions(
 #[derive(Clone, Debug)]
 pub struct Policy {
     modes: [Mode; CheckId::ALL.len()],
+    /// `rollout.namespaces`, compiled: the first that matches a namespace sets its modes.
+    namespace_modes: Vec<NamespaceOverride>,
     /// Each check's compiled options.
     pub(crate) checks: CompiledChecks,
     /// Namespaces not judged.
@@ -383,4 +464,26 @@ impl Policy {
     pub fn mode(&self, id: CheckId) -> Mode {
         self.modes[id.index()]
     }
+
+    /// The policy for a request in `namespace`: `None` when no `rollout.namespaces` entry
+    /// matches it, so the policy itself applies.
+    pub(crate) fn for_namespace(&self, namespace: Option<&str>) -> Option<Policy> {
+        let namespace = namespace?;
+        let entry = self
+            .namespace_modes
+            .iter()
+            .find(|entry| entry.names.iter().any(|glob| glob.matches(namespace)))?;
+        Some(Policy {
+            modes: entry.modes,
+            namespace_modes: Vec::new(),
+            ..self.clone()
+        })
+    }
+}
+
+/// One `rollout.namespaces` entry, compiled.
+#[derive(Clone, Debug)]
+struct NamespaceOverride {
+    names: Vec<Glob>,
+    modes: [Mode; CheckId::ALL.len()],
 }

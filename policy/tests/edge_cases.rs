@@ -3484,3 +3484,64 @@ fn a_mutated_object_keeps_its_managed_fields() {
         true
     );
 }
+
+/// `rollout`: settings that name no namespace or an unknown check are refused with the
+/// field; observe-only turns per-namespace `enforce` into `warn` as well.
+#[test]
+fn rollout_settings_are_checked_and_observe_only_wins_over_namespace_modes() {
+    for (settings, expected) in [
+        (
+            json!({"rollout": {"namespaces": [{"mode": "warn"}]}}),
+            "settings field `rollout.namespaces[0].names`: is empty",
+        ),
+        (
+            json!({"rollout": {"namespaces": [{"names": ["shop"], "checks": {"no-such-check": "off"}}]}}),
+            r#"`rollout.namespaces[0].checks.no-such-check`: "no-such-check" is not a check id"#,
+        ),
+        (
+            json!({"rollout": {"namespaces": [{"names": ["[shop"], "mode": "off"}]}}),
+            "settings field `rollout.namespaces[0].names[0]`",
+        ),
+        (json!({"rollout": {"observe": true}}), "rollout.observe"),
+    ] {
+        let err = podguard_policy::policy_from_settings(&settings).unwrap_err();
+        assert_contains(&err.to_string(), &[expected], "settings");
+    }
+
+    let enforced_in_shop = json!({"rollout": {
+        "observeOnly": true,
+        "namespaces": [{"names": ["shop"], "mode": "enforce"}],
+    }});
+    let policy = podguard_policy::policy_from_settings(&enforced_in_shop).unwrap();
+    let rootful = rootful_pod();
+    assert_eq!(rootful["metadata"]["namespace"], "shop");
+    let outcome = evaluate_object(&policy, WorkloadKind::Pod, &rootful);
+    assert!(outcome.accepted, "{outcome:?}");
+    assert!(!outcome.warnings.is_empty());
+    assert!(
+        outcome.violations.iter().all(|v| v.mode == Mode::Warn),
+        "{outcome:?}"
+    );
+
+    // Without observe-only, the same entry enforces in shop and the rest stays as set.
+    let warn_elsewhere = json!({"checks": {
+        "run-as-non-root": {"mode": "warn"},
+        "drop-capabilities": {"mode": "warn"},
+    }, "rollout": {
+        "namespaces": [{"names": ["sho?"], "checks": {"run-as-non-root": "enforce"}}],
+    }});
+    let policy = podguard_policy::policy_from_settings(&warn_elsewhere).unwrap();
+    let in_shop = evaluate_object(&policy, WorkloadKind::Pod, &rootful);
+    assert!(!in_shop.accepted, "{in_shop:?}");
+    assert!(
+        in_shop
+            .violations
+            .iter()
+            .all(|v| (v.check == CheckId::RunAsNonRoot) == (v.mode == Mode::Enforce)),
+        "{in_shop:?}"
+    );
+    let mut elsewhere = rootful.clone();
+    elsewhere["metadata"]["namespace"] = json!("shipping");
+    let outcome = evaluate_object(&policy, WorkloadKind::Pod, &elsewhere);
+    assert!(outcome.accepted, "{outcome:?}");
+}

@@ -91,3 +91,52 @@ fn usage_errors_exit_2_and_say_what_to_do() {
 fn input_errors_exit_2_even_with_findings() {
     audit(&[FAILING, "tests/audit-fixtures/broken/broken.yaml"]).expect_code(2);
 }
+
+/// `rollout.observeOnly` turns every finding into a warning, so an audit passes at the
+/// default `--fail-on enforce` and still lists each finding; a `rollout.namespaces` entry
+/// for `shop` enforces again there, and one for another namespace changes nothing.
+#[test]
+fn observe_only_and_namespace_modes_set_what_an_audit_fails_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let observe = write("observe.yaml", "rollout:\n  observeOnly: true\n");
+    let run = audit(&[FAILING, "--settings", &observe, "-o", "json"]);
+    run.expect_code(0);
+    let report = run.json();
+    let violations: Vec<&serde_json::Value> = report["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["violations"].as_array().unwrap())
+        .collect();
+    assert!(
+        !violations.is_empty(),
+        "observe-only still reports findings"
+    );
+    assert!(
+        violations.iter().all(|v| v["mode"] == "warn"),
+        "{violations:?}"
+    );
+
+    let warn_but_shop = write(
+        "namespaces.yaml",
+        "rollout:\n  namespaces:\n    - names: [team-*]\n      mode: warn\n    - names: [sh*]\n      mode: warn\n      checks: {run-as-non-root: enforce}\n",
+    );
+    let run = audit(&[FAILING, "--settings", &warn_but_shop, "-o", "json"]);
+    run.expect_code(1);
+    let report = run.json();
+    for workload in report["workloads"].as_array().unwrap() {
+        for v in workload["violations"].as_array().unwrap() {
+            let expected = if v["check"] == "run-as-non-root" {
+                "enforce"
+            } else {
+                "warn"
+            };
+            assert_eq!(v["mode"], expected, "{v}");
+        }
+    }
+}
