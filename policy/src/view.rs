@@ -534,6 +534,24 @@ view! {
         name: Option<Scalar<'a>> = "name",
         /// `hostPath`
         host_path: Option<HostPathView<'a>> = "hostPath",
+        /// `configMap`
+        config_map: IsMap = "configMap",
+        /// `csi`
+        csi: IsMap = "csi",
+        /// `downwardAPI`
+        downward_api: IsMap = "downwardAPI",
+        /// `emptyDir`
+        empty_dir: IsMap = "emptyDir",
+        /// `ephemeral`
+        ephemeral: IsMap = "ephemeral",
+        /// `image`
+        image: IsMap = "image",
+        /// `persistentVolumeClaim`
+        persistent_volume_claim: IsMap = "persistentVolumeClaim",
+        /// `projected`
+        projected: IsMap = "projected",
+        /// `secret`
+        secret: IsMap = "secret",
     }
 
     /// A volume's `hostPath`.

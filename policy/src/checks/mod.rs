@@ -421,6 +421,7 @@ registry! {
     "selinux-options" => SelinuxOptions in selinux_options,
     "apparmor-profile" => ApparmorProfile in apparmor_profile,
     "sysctls" => Sysctls in sysctls,
+    "volume-types" => VolumeTypes in volume_types,
 }
 
 /// The order the rules look at a container (then at the pod) in, which is the order of
@@ -444,6 +445,7 @@ const MESSAGE_ORDER: &[CheckId] = &[
     CheckId::HostPathVolumes,
     CheckId::HostPorts,
     CheckId::Sysctls,
+    CheckId::VolumeTypes,
 ];
 
 impl CheckId {

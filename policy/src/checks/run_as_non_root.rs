@@ -151,6 +151,20 @@ fn check(run: &mut Run, c: &Container) {
                     value: json!(default_uid),
                 });
             }
+            // runAsNonRoot alone makes the kubelet check the image's user at start: an
+            // image that runs as root, or names its user instead of a uid, then fails
+            // with CreateContainerConfigError. Say so when mutate mode adds it alone.
+            if fix.len() == 1
+                && user.is_none()
+                && !run.pod.is_windows()
+                && !run.pod.in_user_namespace()
+                && run.policy.mode(CheckId::RunAsNonRoot) == Mode::Mutate
+            {
+                run.notes.push(format!(
+                    "run-as-non-root: mutate mode sets runAsNonRoot: true for container {:?} with no runAsUser: if its image runs as root or names its user instead of a uid, the kubelet will not start it; set runAsUser, or checks.run-as-non-root.defaultRunAsUser",
+                    c.name
+                ));
+            }
             let message = match uid {
                 Some(uid) if uid > 0 => {
                     format!(
