@@ -112,7 +112,9 @@ fn check(run: &mut Run, c: &Container) {
                     CheckId::DropCapabilities,
                     c,
                     path.clone(),
-                    format!("{name:?} is read as ALL; it is spelled ALL"),
+                    format!(
+                        "{name:?} is read as ALL by containerd and CRI-O, so podguard passes it, but Pod Security Admission's restricted level accepts only ALL in upper case: write ALL"
+                    ),
                     Edit::Normalize {
                         path,
                         value: json!("ALL"),

@@ -7,10 +7,10 @@ use crate::settings::Mode;
 /// What people read about the check.
 pub const DEFINITION: Definition = Definition {
     title: "Host namespaces",
-    description: "Pods should not share the node's network, PID or IPC namespace.",
-    requires: "no `hostNetwork`, `hostPID`, `hostIPC`",
+    description: "Pods must not share the node's network, PID or IPC namespace (Pod Security Standards, baseline).",
+    requires: "no `hostNetwork`, `hostPID`, `hostIPC` (PSA baseline `hostNamespaces`)",
     mutation: None,
-    default_mode: Mode::Warn,
+    default_mode: Mode::Enforce,
     linux_only: false,
     options: &[],
 };
