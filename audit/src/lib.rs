@@ -40,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use judge::{FixMode, Judge};
-use model::{Item, Judged, Unit, UnitBody};
+use model::{InputError, Item, Judged, Unit, UnitBody};
 use podguard_host::policy_file::PolicyFileError;
 use podguard_host::policy_file::load_policy;
 use podguard_host::{HostConfig, Runtime};
@@ -509,15 +509,7 @@ fn handle(
                 .entry(skip.kind)
                 .or_default() += 1;
         }
-        Item::Error(error) => {
-            summary.input_errors += 1;
-            progress
-                .suspend(|| writeln!(err, "podguard audit: {error}"))
-                .map_err(AuditError::Report)?;
-            report
-                .input_error(out, &error)
-                .map_err(AuditError::Report)?;
-        }
+        Item::Error(error) => record_input_error(&error, summary, report, out, err, progress)?,
         Item::FileDone(input) => match fixer.finish_file(&input) {
             Ok(Some(fixed)) => {
                 summary.fixed_documents += fixed.documents;
@@ -530,18 +522,27 @@ fn handle(
                 }
             }
             Ok(None) => {}
-            Err(error) => {
-                summary.input_errors += 1;
-                progress
-                    .suspend(|| writeln!(err, "podguard audit: {error}"))
-                    .map_err(AuditError::Report)?;
-                report
-                    .input_error(out, &error)
-                    .map_err(AuditError::Report)?;
-            }
+            Err(error) => record_input_error(&error, summary, report, out, err, progress)?,
         },
     }
     Ok(())
+}
+
+/// An input that could not be read (or fixed): counted, said on stderr, and given to the
+/// report.
+fn record_input_error(
+    error: &InputError,
+    summary: &mut Summary,
+    report: &mut dyn Report,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+    progress: &Progress,
+) -> Result<(), AuditError> {
+    summary.input_errors += 1;
+    progress
+        .suspend(|| writeln!(err, "podguard audit: {error}"))
+        .map_err(AuditError::Report)?;
+    report.input_error(out, error).map_err(AuditError::Report)
 }
 
 /// The connection to a live cluster; a build without the `cluster` feature (the fuzz
