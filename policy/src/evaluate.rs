@@ -405,8 +405,7 @@ fn judge(
     originals: &Originals,
 ) -> Outcome {
     // `rollout.namespaces`: this namespace's modes, where an entry names it.
-    let for_namespace = policy.for_namespace(namespace);
-    let policy = for_namespace.as_ref().unwrap_or(policy);
+    let policy = policy.for_namespace(namespace).unwrap_or(policy);
     let kind = pod.kind;
     let subject = if kind == WorkloadKind::Pod {
         "pod"

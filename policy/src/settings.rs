@@ -265,10 +265,7 @@ impl Settings {
                     ),
                 }
             }
-            namespace_modes.push(NamespaceOverride {
-                names,
-                modes: observed(modes),
-            });
+            namespace_modes.push((names, observed(modes)));
         }
         let checks = self.checks.compile(&mut problems);
 
@@ -297,13 +294,29 @@ impl Settings {
             compile_annotation_exemptions(&self.exemptions.annotation, &mut problems);
 
         problems.finish()?;
-        Ok(Policy {
+        let policy = Policy {
             modes,
-            namespace_modes,
+            namespace_policies: Vec::new(),
             checks,
             exempt_namespaces,
             exempt_images,
             annotation_exemptions,
+        };
+        // Each entry's policy is built once here, not per request: it differs only in
+        // its modes.
+        let namespace_policies = namespace_modes
+            .into_iter()
+            .map(|(names, modes)| NamespacePolicy {
+                names,
+                policy: Policy {
+                    modes,
+                    ..policy.clone()
+                },
+            })
+            .collect();
+        Ok(Policy {
+            namespace_policies,
+            ..policy
         })
     }
 }
@@ -448,7 +461,7 @@ fn compile_annotation_exemptions(
 pub struct Policy {
     modes: [Mode; CheckId::ALL.len()],
     /// `rollout.namespaces`, compiled: the first that matches a namespace sets its modes.
-    namespace_modes: Vec<NamespaceOverride>,
+    namespace_policies: Vec<NamespacePolicy>,
     /// Each check's compiled options.
     pub(crate) checks: CompiledChecks,
     /// Namespaces not judged.
@@ -467,23 +480,18 @@ impl Policy {
 
     /// The policy for a request in `namespace`: `None` when no `rollout.namespaces` entry
     /// matches it, so the policy itself applies.
-    pub(crate) fn for_namespace(&self, namespace: Option<&str>) -> Option<Policy> {
+    pub(crate) fn for_namespace(&self, namespace: Option<&str>) -> Option<&Policy> {
         let namespace = namespace?;
-        let entry = self
-            .namespace_modes
+        self.namespace_policies
             .iter()
-            .find(|entry| entry.names.iter().any(|glob| glob.matches(namespace)))?;
-        Some(Policy {
-            modes: entry.modes,
-            namespace_modes: Vec::new(),
-            ..self.clone()
-        })
+            .find(|entry| entry.names.iter().any(|glob| glob.matches(namespace)))
+            .map(|entry| &entry.policy)
     }
 }
 
-/// One `rollout.namespaces` entry, compiled.
+/// One `rollout.namespaces` entry, compiled: the policy with that entry's modes.
 #[derive(Clone, Debug)]
-struct NamespaceOverride {
+struct NamespacePolicy {
     names: Vec<Glob>,
-    modes: [Mode; CheckId::ALL.len()],
+    policy: Policy,
 }
