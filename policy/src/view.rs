@@ -42,6 +42,9 @@ pub enum Scalar<'a> {
     Other(Box<Value>),
 }
 
+/// The longest value a sender writes that a message repeats whole.
+pub const MAX_SHOWN: usize = 64;
+
 impl Scalar<'_> {
     /// The string, if it is one.
     pub fn as_str(&self) -> Option<&str> {
@@ -56,6 +59,15 @@ impl Scalar<'_> {
         match self {
             Scalar::Number(number) => number.as_i64(),
             _ => None,
+        }
+    }
+
+    /// The value as a message quotes it, or `long` when it is a string past
+    /// [`MAX_SHOWN`] bytes: the sender chooses its length.
+    pub fn shown_or(&self, long: &str) -> String {
+        match self {
+            Scalar::Str(text) if text.len() > MAX_SHOWN => long.to_owned(),
+            other => other.to_string(),
         }
     }
 

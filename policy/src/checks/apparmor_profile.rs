@@ -4,7 +4,7 @@
 use super::{CheckId, Definition, Rule, Run};
 use crate::object::Container;
 use crate::settings::Mode;
-use crate::view::{AppArmorView, Scalar, set};
+use crate::view::{AppArmorView, MAX_SHOWN, Scalar, set};
 
 /// What people read about the check.
 pub const DEFINITION: Definition = Definition {
@@ -43,7 +43,7 @@ fn check_pod(run: &mut Run, _: &[Container]) {
                 v.is_empty() || v == "runtime/default" || v.starts_with("localhost/")
             });
             let shown = match text {
-                Some(text) if text.len() <= 64 => format!("{text:?}"),
+                Some(text) if text.len() <= MAX_SHOWN => format!("{text:?}"),
                 _ => "not a profile".to_owned(),
             };
             (!allowed).then(|| (key.as_ref().to_owned(), shown))
@@ -78,8 +78,7 @@ fn profile_problem(profile: &Option<AppArmorView>) -> Option<String> {
     }
     let shown = match value {
         None => "unset".to_owned(),
-        Some(Scalar::Str(text)) if text.len() > 64 => "not a profile type".to_owned(),
-        Some(other) => other.to_string(),
+        Some(other) => other.shown_or("not a profile type"),
     };
     Some(format!(
         "is {shown}: use RuntimeDefault or Localhost (Unconfined turns AppArmor off)"

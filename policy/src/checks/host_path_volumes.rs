@@ -3,7 +3,7 @@
 use super::{CheckId, Definition, Rule, Run};
 use crate::object::Container;
 use crate::settings::Mode;
-use crate::view::Scalar;
+use crate::view::{MAX_SHOWN, Scalar};
 
 /// What people read about the check.
 pub const DEFINITION: Definition = Definition {
@@ -27,7 +27,7 @@ fn check(run: &mut Run, _: &[Container]) {
         };
         let name = volume.name.as_ref().and_then(Scalar::as_str);
         let what = match (name, host_path.path.as_ref().and_then(Scalar::as_str)) {
-            (Some(name), Some(path)) if path.len() <= 64 => {
+            (Some(name), Some(path)) if path.len() <= MAX_SHOWN => {
                 format!("volume {name:?} mounts the node's {path:?}")
             }
             (Some(name), _) => format!("volume {name:?} mounts a path of the node"),

@@ -3,7 +3,7 @@
 use super::{CheckId, Definition, Rule, Run};
 use crate::object::Container;
 use crate::settings::Mode;
-use crate::view::{Scalar, set};
+use crate::view::set;
 
 /// What people read about the check.
 pub const DEFINITION: Definition = Definition {
@@ -31,10 +31,7 @@ fn check(run: &mut Run, c: &Container) {
     if value.as_str() == Some("Default") {
         return;
     }
-    let shown = match value {
-        Scalar::Str(text) if text.len() > 64 => "not Default".to_owned(),
-        other => other.to_string(),
-    };
+    let shown = value.shown_or("not Default");
     let message = format!(
         "is {shown}: remove it or set Default (an unmasked /proc exposes the node's kernel settings), or run the pod with hostUsers: false"
     );

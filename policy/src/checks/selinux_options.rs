@@ -4,7 +4,7 @@
 use super::{CheckId, Definition, Rule, Run};
 use crate::object::{Container, FieldPath};
 use crate::settings::Mode;
-use crate::view::{Scalar, SeLinuxView, set};
+use crate::view::{SeLinuxView, set};
 
 /// What people read about the check.
 pub const DEFINITION: Definition = Definition {
@@ -62,7 +62,7 @@ fn problems(options: &SeLinuxView) -> Vec<(&'static str, String)> {
             "type",
             format!(
                 "is {}: remove it or use container_t, container_init_t, container_kvm_t or container_engine_t (another type can lift the container's confinement)",
-                shown(value)
+                value.shown_or("not a container type")
             ),
         ));
     }
@@ -76,11 +76,4 @@ fn problems(options: &SeLinuxView) -> Vec<(&'static str, String)> {
         }
     }
     found
-}
-
-fn shown(value: &Scalar) -> String {
-    match value {
-        Scalar::Str(text) if text.len() > 64 => "not a container type".to_owned(),
-        other => other.to_string(),
-    }
 }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
 use crate::object::Container;
 use crate::settings::{Mode, Problems};
-use crate::view::Scalar;
+use crate::view::{MAX_SHOWN, Scalar};
 
 /// What people read about the check.
 pub const DEFINITION: Definition = Definition {
@@ -109,7 +109,7 @@ fn check(run: &mut Run, _: &[Container]) {
             });
             (!safe).then(|| {
                 let shown = match name {
-                    Some(name) if name.len() <= 64 => format!("{name:?}"),
+                    Some(name) if name.len() <= MAX_SHOWN => format!("{name:?}"),
                     _ => "not a safe sysctl".to_owned(),
                 };
                 (index, shown)

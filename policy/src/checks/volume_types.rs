@@ -3,7 +3,7 @@
 use super::{CheckId, Definition, Rule, Run};
 use crate::object::Container;
 use crate::settings::Mode;
-use crate::view::{Scalar, VolumeView};
+use crate::view::{MAX_SHOWN, Scalar, VolumeView};
 
 /// What people read about the check.
 pub const DEFINITION: Definition = Definition {
@@ -45,7 +45,7 @@ fn check(run: &mut Run, _: &[Container]) {
         .filter(|(_, volume)| !allowed(volume))
         .map(|(index, volume)| {
             let name = match volume.name.as_ref().and_then(Scalar::as_str) {
-                Some(name) if name.len() <= 64 => format!("volume {name:?}"),
+                Some(name) if name.len() <= MAX_SHOWN => format!("volume {name:?}"),
                 _ => "the volume".to_owned(),
             };
             (index, name)
