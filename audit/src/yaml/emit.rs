@@ -79,6 +79,9 @@ pub fn emit(value: &Value, style: Style) -> String {
     out
 }
 
+/// The longest key YAML lets stand before its `:` without a `?` (YAML 1.2, 7.4.2).
+const MAX_IMPLICIT_KEY: usize = 1024;
+
 fn pad(out: &mut String, indent: usize) {
     out.extend(std::iter::repeat_n(' ', indent));
 }
@@ -89,7 +92,15 @@ fn emit_map(out: &mut String, map: &serde_json::Map<String, Value>, indent: usiz
         if i > 0 || !out.ends_with("- ") {
             pad(out, indent);
         }
+        let start = out.len();
         emit_string(out, key);
+        // YAML limits an implicit key to 1024 characters; a longer one is written as an
+        // explicit `? key` with its `:` on the next line.
+        if out[start..].chars().count() > MAX_IMPLICIT_KEY {
+            out.insert_str(start, "? ");
+            out.push('\n');
+            pad(out, indent);
+        }
         out.push(':');
         emit_value_after_key(out, value, indent, style);
     }

@@ -238,3 +238,26 @@ fn transcoding_finds_the_lines_of_list_items() {
     // An item's line is where its content starts.
     assert_eq!(found.item_lines, vec![13, 16]);
 }
+
+/// Found by fuzzing: a key longer than YAML's 1024-character limit for implicit keys, in a
+/// mapping inside a sequence and at the top, is written as an explicit `? key`.
+#[test]
+fn keys_past_yaml_implicit_key_limit_read_back() {
+    let long = format!("nam\"sta{}\r\t{}", "K".repeat(700), "\n".repeat(400));
+    let value = json!({
+        long.clone(): {"nested": [1]},
+        "spec": {"containers": [{long.clone(): "a", "image": "b"}], "list": [{"x": 1}]},
+    });
+    for style in [
+        Style::default(),
+        Style {
+            indent: 4,
+            indent_sequences: true,
+        },
+    ] {
+        let text = emit(&value, style);
+        let back: Value =
+            serde_saphyr::from_str(&text).unwrap_or_else(|err| panic!("{err}; emitted:\n{text}"));
+        assert_eq!(back, value, "emitted:\n{text}");
+    }
+}
