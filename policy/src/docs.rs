@@ -9,7 +9,8 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::checks::{CheckId, Checks, Input, OptionDoc};
+use crate::checks::{CheckId, Checks, Input, KINDS_DOC, OptionDoc};
+use crate::object::WorkloadKind;
 use crate::settings::{Exemptions, Mode, Rollout};
 
 /// Where the README's generated table starts and ends.
@@ -30,7 +31,10 @@ const REQUIREMENTS_HEADER: &str = "\
 # field by field: maps merge key by key, lists and scalars replace.
 #
 # Every check takes `mode`: enforce (reject), mutate (fix what can be fixed, reject the
-# rest), warn (allow with an admission warning) or off.
+# rest), warn (allow with an admission warning) or off; and `kinds`: the workload kinds it
+# judges, of Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job
+# and CronJob. A Pod whose controller is a Job counts as a Job, a Job whose controller is a
+# CronJob as a CronJob.
 #
 # (Generated from the check definitions in policy/src/checks; an edited copy for your
 # own build is yours to keep.)
@@ -255,7 +259,7 @@ pub fn questions_ui_yaml() -> String {
             let _ = writeln!(out, "        - {option}");
         }
         let _ = writeln!(out, "      type: enum\n      variable: {variable}.mode");
-        for doc in definition.options {
+        for doc in std::iter::once(&KINDS_DOC).chain(definition.options) {
             question(
                 &mut out,
                 &variable,
@@ -353,13 +357,33 @@ fn folded(out: &mut String, indent: usize, key: &str, text: &str) {
 /// The README's table of checks, between [`README_TABLE_START`] and
 /// [`README_TABLE_END`].
 pub fn readme_table() -> String {
-    let mut out =
-        String::from("| id | default | requires | mutate mode sets |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| id | Pod Security Standards | default | judges | requires | mutate mode sets |\n|---|---|---|---|---|---|\n",
+    );
     for id in CheckId::ALL {
         let definition = id.definition();
+        let pss = match definition.pss {
+            [] => "-".to_owned(),
+            controls => controls
+                .iter()
+                .map(|control| format!("{} `{}`", control.level.as_str(), control.check))
+                .collect::<Vec<_>>()
+                .join(", "),
+        };
+        let kinds = if definition.kinds == WorkloadKind::ALL {
+            "every kind".to_owned()
+        } else {
+            let listed: Vec<_> = definition.kinds.iter().map(|kind| kind.as_str()).collect();
+            let left: Vec<_> = WorkloadKind::ALL
+                .iter()
+                .filter(|kind| !definition.kinds.contains(kind))
+                .map(|kind| kind.as_str())
+                .collect();
+            format!("{} ({} opt in)", listed.join(", "), left.join(", "))
+        };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} |",
+            "| `{}` | {pss} | {} | {kinds} | {} | {} |",
             id.as_str(),
             definition.default_mode,
             definition.requires,

@@ -512,7 +512,7 @@ fn judge(
 
     let rejected: Vec<&&Finding> = remaining
         .iter()
-        .filter(|f| matches!(policy.mode(f.check), Mode::Enforce | Mode::Mutate))
+        .filter(|f| policy.mode(f.check).rejects())
         .collect();
     extend_capped(
         &mut warnings,

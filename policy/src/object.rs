@@ -39,6 +39,23 @@ pub enum WorkloadKind {
 }
 
 impl WorkloadKind {
+    /// Every kind, in the order settings and documents list them: the long-running ones,
+    /// then the batch ones.
+    pub const ALL: [WorkloadKind; 8] = [
+        WorkloadKind::Pod,
+        WorkloadKind::Deployment,
+        WorkloadKind::StatefulSet,
+        WorkloadKind::DaemonSet,
+        WorkloadKind::ReplicaSet,
+        WorkloadKind::ReplicationController,
+        WorkloadKind::Job,
+        WorkloadKind::CronJob,
+    ];
+
+    /// The kinds whose pods run until stopped: every kind but the batch ones, which `ALL`
+    /// lists last.
+    pub const LONG_RUNNING: &[WorkloadKind] = WorkloadKind::ALL.split_at(6).0;
+
     /// Resolves an API group and kind; other groups' kinds of the same name are not ours.
     pub fn from_group_kind(group: &str, kind: &str) -> Option<WorkloadKind> {
         use WorkloadKind::*;
@@ -128,6 +145,43 @@ impl WorkloadKind {
             WorkloadKind::CronJob => &["spec", "jobTemplate", "spec", "template"],
             _ => &["spec", "template"],
         }
+    }
+}
+
+/// A set of workload kinds, one bit each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KindSet(u8);
+
+impl KindSet {
+    /// The set of `kinds`.
+    pub fn of(kinds: &[WorkloadKind]) -> KindSet {
+        KindSet(kinds.iter().fold(0, |bits, &kind| bits | 1 << kind as u8))
+    }
+
+    /// Whether `kind` is in it.
+    pub fn contains(self, kind: WorkloadKind) -> bool {
+        self.0 & 1 << kind as u8 != 0
+    }
+}
+
+impl serde::Serialize for WorkloadKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for WorkloadKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let written = <Cow<'de, str>>::deserialize(deserializer)?;
+        WorkloadKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == written)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "{written:?} is not a workload kind podguard judges; write one of {}",
+                    WorkloadKind::ALL.map(WorkloadKind::as_str).join(", ")
+                ))
+            })
     }
 }
 
@@ -469,6 +523,23 @@ impl<'a> Workload<'a> {
             template_metadata,
             spec,
         }
+    }
+
+    /// The kind a check's `kinds` setting sees: the object's own, but a Pod whose
+    /// controller is a Job counts as a Job and a Job whose controller is a CronJob as a
+    /// CronJob, so a batch workload's pods are judged as batch work wherever they are
+    /// admitted.
+    pub fn counted_kind(&self) -> WorkloadKind {
+        let batch_controller = self.metadata.owner_references.0.iter().find_map(|owner| {
+            if !Flag::of(&owner.controller).is_true() {
+                return None;
+            }
+            let api_version = owner.api_version.as_ref()?.as_str()?;
+            let kind = owner.kind.as_ref()?.as_str()?;
+            WorkloadKind::from_type_meta(api_version, kind)
+                .filter(|kind| matches!(kind, WorkloadKind::Job | WorkloadKind::CronJob))
+        });
+        batch_controller.unwrap_or(self.kind)
     }
 
     /// The pod's (template's) `metadata`.

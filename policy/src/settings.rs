@@ -17,6 +17,7 @@ use serde_json::Value;
 use crate::checks::CompiledChecks;
 pub use crate::checks::{CheckId, Checks};
 use crate::glob::Glob;
+use crate::object::{KindSet, WorkloadKind};
 
 /// What a check does with a violation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -60,6 +61,14 @@ impl<'de> Deserialize<'de> for Mode {
                 "true is not a mode: write {expected}"
             ))),
         }
+    }
+}
+
+impl Mode {
+    /// Whether a violation in this mode rejects the request (`mutate` rejects what it
+    /// cannot fix).
+    pub fn rejects(self) -> bool {
+        matches!(self, Mode::Enforce | Mode::Mutate)
     }
 }
 
@@ -219,7 +228,7 @@ impl Settings {
         let observed = |mut modes: [Mode; CheckId::ALL.len()]| {
             if self.rollout.observe_only {
                 for mode in &mut modes {
-                    if matches!(mode, Mode::Enforce | Mode::Mutate) {
+                    if mode.rejects() {
                         *mode = Mode::Warn;
                     }
                 }
@@ -231,6 +240,17 @@ impl Settings {
             configured[id.index()] = self.checks.mode(id);
         }
         let modes = observed(configured);
+        let mut kinds = [KindSet::default(); CheckId::ALL.len()];
+        for id in CheckId::ALL {
+            let listed = self.checks.kinds(id);
+            if listed.is_empty() {
+                problems.add(
+                    format!("checks.{id}.kinds"),
+                    "is empty: list the workload kinds the check judges, or set its mode to off",
+                );
+            }
+            kinds[id.index()] = KindSet::of(listed);
+        }
         let mut namespace_modes = Vec::new();
         for (i, entry) in self.rollout.namespaces.iter().enumerate() {
             let field = format!("rollout.namespaces[{i}]");
@@ -296,6 +316,7 @@ impl Settings {
         problems.finish()?;
         let policy = Policy {
             modes,
+            kinds,
             namespace_policies: Vec::new(),
             checks,
             exempt_namespaces,
@@ -460,6 +481,8 @@ fn compile_annotation_exemptions(
 #[derive(Clone, Debug)]
 pub struct Policy {
     modes: [Mode; CheckId::ALL.len()],
+    /// The kinds each check judges.
+    kinds: [KindSet; CheckId::ALL.len()],
     /// `rollout.namespaces`, compiled: the first that matches a namespace sets its modes.
     namespace_policies: Vec<NamespacePolicy>,
     /// Each check's compiled options.
@@ -476,6 +499,12 @@ impl Policy {
     /// The mode a check runs in.
     pub fn mode(&self, id: CheckId) -> Mode {
         self.modes[id.index()]
+    }
+
+    /// Whether check `id` judges workloads of `kind` (a Job's Pod counting as a Job, a
+    /// CronJob's Job as a CronJob).
+    pub fn judges(&self, id: CheckId, kind: WorkloadKind) -> bool {
+        self.kinds[id.index()].contains(kind)
     }
 
     /// The policy for a request in `namespace`: `None` when no `rollout.namespaces` entry

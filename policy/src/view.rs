@@ -494,6 +494,18 @@ view! {
         annotations: Entries<'a> = "annotations",
         /// `deletionTimestamp`
         deletion_timestamp: Option<Scalar<'a>> = "deletionTimestamp",
+        /// `ownerReferences`
+        owner_references: List<OwnerView<'a>> = "ownerReferences",
+    }
+
+    /// One of `metadata.ownerReferences`.
+    OwnerView {
+        /// `apiVersion`
+        api_version: Option<Scalar<'a>> = "apiVersion",
+        /// `kind`
+        kind: Option<Scalar<'a>> = "kind",
+        /// `controller`
+        controller: Option<Scalar<'a>> = "controller",
     }
 
     /// A Pod's `spec`, or a workload's, or a Job template's.

@@ -1933,7 +1933,12 @@ fn cronjob_paths_start_at_the_job_template() {
     remove(&mut p, "/spec/securityContext/runAsNonRoot");
     remove(&mut p, "/metadata/annotations/prometheus.io~1path");
     let c = cronjob(&p);
-    let o = create(&defaults(), &c);
+    // prometheus-annotations judges CronJobs only when they opt in.
+    let scraping_cronjobs = |mut settings: Value| {
+        settings["checks"]["prometheus-annotations"]["kinds"] = json!(["Pod", "CronJob"]);
+        settings
+    };
+    let o = create(&scraping_cronjobs(defaults()), &c);
     assert_rejected(&o, "cronjob");
     assert_checks(
         &o,
@@ -1959,7 +1964,7 @@ fn cronjob_paths_start_at_the_job_template() {
         show(&o)
     );
 
-    let o = create(&mutate_all(), &c);
+    let o = create(&scraping_cronjobs(mutate_all()), &c);
     let m = mutated(&o, "cronjob mutate");
     let template = &m["spec"]["jobTemplate"]["spec"]["template"];
     assert_eq!(
@@ -3544,4 +3549,142 @@ fn rollout_settings_are_checked_and_observe_only_wins_over_namespace_modes() {
     elsewhere["metadata"]["namespace"] = json!("shipping");
     let outcome = evaluate_object(&policy, WorkloadKind::Pod, &elsewhere);
     assert!(outcome.accepted, "{outcome:?}");
+}
+
+/// `kinds`: which workload kinds a check judges. Kind names are checked, an empty list is
+/// refused, and a Pod counts as batch work only when its controller is a Job.
+#[test]
+fn kinds_choose_the_workloads_a_check_judges() {
+    for (settings, expected) in [
+        (
+            json!({"checks": {"no-privileged": {"kinds": ["Pods"]}}}),
+            r#""Pods" is not a workload kind podguard judges; write one of Pod, Deployment"#,
+        ),
+        (
+            json!({"checks": {"prometheus-annotations": {"kinds": []}}}),
+            "settings field `checks.prometheus-annotations.kinds`: is empty",
+        ),
+    ] {
+        let err = podguard_policy::policy_from_settings(&settings).unwrap_err();
+        assert_contains(&err.to_string(), &[expected], "settings");
+    }
+
+    let mut unscraped = pod();
+    remove(&mut unscraped, "/metadata/annotations");
+    let owned_by = |api_version: &str, kind: &str, controller: bool| {
+        let mut p = unscraped.clone();
+        set(
+            &mut p,
+            "/metadata/ownerReferences",
+            json!([{"apiVersion": api_version, "kind": kind, "name": "owner",
+                    "uid": "5ee24b85-7a41-4715-adbd-f8eb33e8beab", "controller": controller}]),
+        );
+        p
+    };
+    assert_checks(
+        &create(&defaults(), &unscraped),
+        &["prometheus-annotations"],
+        "a bare Pod is long-running",
+    );
+    assert_clean(
+        &create(&defaults(), &owned_by("batch/v1", "Job", true)),
+        "a Job's Pod is batch work",
+    );
+    for (api_version, kind, controller, context) in [
+        ("apps/v1", "ReplicaSet", true, "a ReplicaSet's Pod"),
+        (
+            "batch/v1",
+            "Job",
+            false,
+            "a Job that is an owner but not the controller",
+        ),
+        ("example.com/v1", "Job", true, "a Job of another API group"),
+    ] {
+        assert_checks(
+            &create(&defaults(), &owned_by(api_version, kind, controller)),
+            &["prometheus-annotations"],
+            context,
+        );
+    }
+
+    // Jobs opt in; any check can be narrowed the same way.
+    let opted_in = json!({"checks": {"prometheus-annotations": {"kinds": ["Job"]}}});
+    assert_checks(
+        &create(&opted_in, &owned_by("batch/v1", "Job", true)),
+        &["prometheus-annotations"],
+        "Jobs opted in",
+    );
+    assert_clean(&create(&opted_in, &unscraped), "only Jobs listed");
+    let narrowed = json!({"checks": {"run-as-non-root": {"kinds": ["Deployment"]}}});
+    let rootful = rootful_pod();
+    assert!(!of(&create(&defaults(), &rootful), "run-as-non-root").is_empty());
+    assert!(of(&create(&narrowed, &rootful), "run-as-non-root").is_empty());
+    assert!(!of(&create(&narrowed, &deployment(&rootful)), "run-as-non-root").is_empty());
+}
+
+/// `no-unconfined-seccomp` follows PSA's baseline `seccompProfile_baseline`: the pod's own
+/// profile and each container's are judged apart, and `seccomp-profile` does not report the
+/// same value again unless it is the stricter of the two.
+#[test]
+fn unconfined_seccomp_is_a_baseline_violation_reported_once() {
+    let mut p = pod();
+    set(
+        &mut p,
+        "/spec/containers/0/securityContext/seccompProfile",
+        json!({"type": "Unconfined"}),
+    );
+    let o = create(&defaults(), &p);
+    assert_rejected(&o, "container Unconfined");
+    assert_fields(
+        &o,
+        "no-unconfined-seccomp",
+        &["spec.containers[0].securityContext.seccompProfile.type"],
+        "container Unconfined",
+    );
+    assert!(of(&o, "seccomp-profile").is_empty(), "{}", show(&o));
+
+    // With the baseline check off, or only warning while seccomp-profile enforces, the
+    // restricted check reports it.
+    for settings in [
+        modes(&[("no-unconfined-seccomp", "off")]),
+        modes(&[
+            ("no-unconfined-seccomp", "warn"),
+            ("seccomp-profile", "enforce"),
+        ]),
+    ] {
+        let o = create(&settings, &p);
+        assert_fields(
+            &o,
+            "seccomp-profile",
+            &["spec.containers[0].securityContext.seccompProfile.type"],
+            &settings.to_string(),
+        );
+    }
+
+    // The pod's own Unconfined fails even when every container sets RuntimeDefault.
+    let mut p = pod();
+    set(
+        &mut p,
+        "/spec/securityContext/seccompProfile",
+        json!({"type": "Unconfined"}),
+    );
+    set(
+        &mut p,
+        "/spec/containers/0/securityContext/seccompProfile",
+        json!({"type": "RuntimeDefault"}),
+    );
+    assert_fields(
+        &create(&defaults(), &p),
+        "no-unconfined-seccomp",
+        &["spec.securityContext.seccompProfile.type"],
+        "pod Unconfined",
+    );
+
+    let mut p = pod();
+    set(
+        &mut p,
+        "/spec/securityContext/seccompProfile",
+        json!({"type": "Localhost", "localhostProfile": "profiles/app.json"}),
+    );
+    assert_clean(&create(&defaults(), &p), "Localhost");
 }

@@ -541,7 +541,10 @@ fn sarif_meets_the_schema_and_points_at_lines() {
             "help text comes from the check's description"
         );
     }
-    let health = &rules[10];
+    let health = rules
+        .iter()
+        .find(|rule| rule["id"] == "health-probes")
+        .expect("a rule for health-probes");
     assert_eq!(
         health["defaultConfiguration"]["enabled"], false,
         "health-probes is off"

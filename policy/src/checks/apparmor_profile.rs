@@ -1,8 +1,8 @@
 //! `apparmor-profile`: AppArmor profiles only `RuntimeDefault` or `Localhost`, in the
 //! `appArmorProfile` fields and the older annotations (Pod Security Standards, baseline).
 
-use super::{CheckId, Definition, Rule, Run};
-use crate::object::Container;
+use super::{CheckId, Definition, baseline, Rule, Run};
+use crate::object::{Container, WorkloadKind};
 use crate::settings::Mode;
 use crate::view::{AppArmorView, MAX_SHOWN, Scalar, set};
 
@@ -10,10 +10,12 @@ use crate::view::{AppArmorView, MAX_SHOWN, Scalar, set};
 pub const DEFINITION: Definition = Definition {
     title: "AppArmor profile",
     description: "AppArmor must not be turned off: profiles only RuntimeDefault or Localhost, in the appArmorProfile fields and the container.apparmor.security.beta.kubernetes.io annotations (Pod Security Standards, baseline).",
-    requires: "`appArmorProfile.type` `RuntimeDefault` or `Localhost`; annotations `container.apparmor.security.beta.kubernetes.io/*` only `runtime/default` or `localhost/*` (PSA baseline `appArmorProfile`)",
+    requires: "`appArmorProfile.type` `RuntimeDefault` or `Localhost`; annotations `container.apparmor.security.beta.kubernetes.io/*` only `runtime/default` or `localhost/*`",
     mutation: None,
     default_mode: Mode::Enforce,
     linux_only: true,
+    kinds: &WorkloadKind::ALL,
+    pss: &[baseline("appArmorProfile")],
     options: &[],
 };
 

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
-use crate::object::{Container, Edit, Flag};
+use super::{CheckId, Definition, baseline, restricted, Input, OptionDoc, Rule, Run};
+use crate::object::{Container, Edit, Flag, WorkloadKind};
 use crate::settings::{Mode, Problems, canonical_capability};
 
 /// What people read about the check.
@@ -15,6 +15,8 @@ pub const DEFINITION: Definition = Definition {
     mutation: Some("adds `ALL` to `capabilities.drop`"),
     default_mode: Mode::Enforce,
     linux_only: true,
+    kinds: &WorkloadKind::ALL,
+    pss: &[baseline("capabilities_baseline"), restricted("capabilities_restricted")],
     options: &[OptionDoc {
         key: "allowedAdd",
         label: "Allowed added capabilities",
@@ -30,6 +32,9 @@ pub const DEFINITION: Definition = Definition {
 pub struct Options {
     /// What the check does with a violation.
     pub mode: Mode,
+    /// The workload kinds it judges; unset, those of its definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<WorkloadKind>>,
     /// Capabilities a container may add after dropping `ALL`.
     pub allowed_add: Vec<String>,
 }
@@ -43,6 +48,7 @@ impl Default for Options {
 pub(crate) fn default_options() -> Options {
     Options {
         mode: DEFINITION.default_mode,
+kinds: Some(DEFINITION.kinds.to_vec()),
         allowed_add: vec!["NET_BIND_SERVICE".to_owned()],
     }
 }

@@ -1,7 +1,7 @@
 //! `health-probes`: liveness and readiness probes on every regular container.
 
 use super::{CheckId, Definition, Rule, Run};
-use crate::object::{Container, ContainerKind};
+use crate::object::{Container, ContainerKind, WorkloadKind};
 use crate::settings::Mode;
 
 /// What people read about the check.
@@ -12,6 +12,8 @@ pub const DEFINITION: Definition = Definition {
     mutation: None,
     default_mode: Mode::Off,
     linux_only: false,
+    kinds: &WorkloadKind::ALL,
+    pss: &[],
     options: &[],
 };
 

@@ -1,17 +1,19 @@
 //! `host-namespaces`: no `hostNetwork`, `hostPID` or `hostIPC`.
 
-use super::{CheckId, Definition, Rule, Run};
-use crate::object::{Container, Flag};
+use super::{CheckId, Definition, baseline, Rule, Run};
+use crate::object::{Container, Flag, WorkloadKind};
 use crate::settings::Mode;
 
 /// What people read about the check.
 pub const DEFINITION: Definition = Definition {
     title: "Host namespaces",
     description: "Pods must not share the node's network, PID or IPC namespace (Pod Security Standards, baseline).",
-    requires: "no `hostNetwork`, `hostPID`, `hostIPC` (PSA baseline `hostNamespaces`)",
+    requires: "no `hostNetwork`, `hostPID`, `hostIPC`",
     mutation: None,
     default_mode: Mode::Enforce,
     linux_only: false,
+    kinds: &WorkloadKind::ALL,
+    pss: &[baseline("hostNamespaces")],
     options: &[],
 };
 

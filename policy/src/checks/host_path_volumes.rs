@@ -1,7 +1,7 @@
 //! `host-path-volumes`: no `hostPath` volumes (Pod Security Standards, baseline).
 
-use super::{CheckId, Definition, Rule, Run};
-use crate::object::Container;
+use super::{CheckId, Definition, baseline, Rule, Run};
+use crate::object::{Container, WorkloadKind};
 use crate::settings::Mode;
 use crate::view::{MAX_SHOWN, Scalar};
 
@@ -9,10 +9,12 @@ use crate::view::{MAX_SHOWN, Scalar};
 pub const DEFINITION: Definition = Definition {
     title: "No hostPath volumes",
     description: "Pods must not mount the node's filesystem through hostPath volumes (Pod Security Standards, baseline).",
-    requires: "no `hostPath` volume (PSA baseline `hostPathVolumes`)",
+    requires: "no `hostPath` volume",
     mutation: None,
     default_mode: Mode::Enforce,
     linux_only: false,
+    kinds: &WorkloadKind::ALL,
+    pss: &[baseline("hostPathVolumes")],
     options: &[],
 };
 

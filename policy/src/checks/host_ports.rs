@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
-use crate::object::Container;
+use super::{CheckId, Definition, baseline, Input, OptionDoc, Rule, Run};
+use crate::object::{Container, WorkloadKind};
 use crate::settings::{Mode, Problems};
 use crate::view::set;
 
@@ -12,10 +12,12 @@ use crate::view::set;
 pub const DEFINITION: Definition = Definition {
     title: "No host ports",
     description: "Containers must not bind ports of the node (hostPort), except those the settings allow (Pod Security Standards, baseline).",
-    requires: "no `hostPort` but those in `allowedHostPorts` (PSA baseline `hostPorts`, whose allowed list is empty)",
+    requires: "no `hostPort` but those in `allowedHostPorts` (PSA allows none)",
     mutation: None,
     default_mode: Mode::Enforce,
     linux_only: false,
+    kinds: &WorkloadKind::ALL,
+    pss: &[baseline("hostPorts")],
     options: &[OptionDoc {
         key: "allowedHostPorts",
         label: "Allowed host ports",
@@ -31,6 +33,9 @@ pub const DEFINITION: Definition = Definition {
 pub struct Options {
     /// What the check does with a violation.
     pub mode: Mode,
+    /// The workload kinds it judges; unset, those of its definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<WorkloadKind>>,
     /// Host ports containers may bind.
     pub allowed_host_ports: Vec<u16>,
 }
@@ -44,6 +49,7 @@ impl Default for Options {
 pub(crate) fn default_options() -> Options {
     Options {
         mode: DEFINITION.default_mode,
+kinds: Some(DEFINITION.kinds.to_vec()),
         allowed_host_ports: Vec::new(),
     }
 }

@@ -1,7 +1,7 @@
 //! `image-tag-pinned`: no image without a tag or tagged `latest`.
 
 use super::{CheckId, Definition, Rule, Run};
-use crate::object::Container;
+use crate::object::{Container, WorkloadKind};
 use crate::settings::Mode;
 
 /// What people read about the check.
@@ -12,6 +12,8 @@ pub const DEFINITION: Definition = Definition {
     mutation: None,
     default_mode: Mode::Warn,
     linux_only: false,
+    kinds: &WorkloadKind::ALL,
+    pss: &[],
     options: &[],
 };
 

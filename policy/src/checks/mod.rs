@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::object::{Container, ContainerKind, Edit, FieldPath, Workload};
+use crate::object::{Container, ContainerKind, Edit, FieldPath, Workload, WorkloadKind};
 use crate::settings::{Mode, Policy, Problems};
 
 /// Everything people read about a check, and how it runs.
@@ -30,10 +30,68 @@ pub struct Definition {
     pub default_mode: Mode,
     /// Whether it is skipped for Windows pods, whose Linux-only fields the API forbids.
     pub linux_only: bool,
+    /// The workload kinds it judges by default (the `kinds` option sets them).
+    pub kinds: &'static [WorkloadKind],
+    /// The Pod Security Standards controls it follows, as Pod Security Admission names
+    /// its checks; empty for podguard's own requirements.
+    pub pss: &'static [PssControl],
     /// Its options besides `mode`, as the settings form and the requirements document
     /// describe them (defaults come from the options type itself).
     pub options: &'static [OptionDoc],
 }
+
+/// A Pod Security Standards control, as Pod Security Admission's check names it.
+#[derive(Debug)]
+pub struct PssControl {
+    /// The level that requires it.
+    pub level: PssLevel,
+    /// PSA's check id, e.g. `hostPathVolumes`.
+    pub check: &'static str,
+}
+
+/// A Pod Security Standards level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PssLevel {
+    /// The minimum: known privilege escalations.
+    Baseline,
+    /// Current pod hardening practice.
+    Restricted,
+}
+
+impl PssLevel {
+    /// The level as the standards name it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PssLevel::Baseline => "baseline",
+            PssLevel::Restricted => "restricted",
+        }
+    }
+}
+
+/// Shorthand for a check's [`Definition::pss`] entry.
+pub(crate) const fn baseline(check: &'static str) -> PssControl {
+    PssControl {
+        level: PssLevel::Baseline,
+        check,
+    }
+}
+
+/// Shorthand for a check's [`Definition::pss`] entry.
+pub(crate) const fn restricted(check: &'static str) -> PssControl {
+    PssControl {
+        level: PssLevel::Restricted,
+        check,
+    }
+}
+
+/// The option every check takes besides `mode`, as people read it.
+pub const KINDS_DOC: OptionDoc = OptionDoc {
+    key: "kinds",
+    label: "Workload kinds",
+    description: "The kinds this check judges, of Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob. A Pod whose controller is a Job counts as a Job, a Job whose controller is a CronJob as a CronJob.",
+    input: Input::List,
+    mutate_only: false,
+};
 
 /// One option of a check, as people read it.
 #[derive(Debug)]
@@ -168,6 +226,7 @@ pub fn run(policy: &Policy, pod: &Workload, scope: Scope) -> (Vec<Finding>, Vec<
         policy,
         pod,
         pod_level_edits: scope.pod_edits() && !reaches_exempt,
+        pod_judged: scope.pod_checks(),
         findings: Vec::new(),
         notes: Vec::new(),
     };
@@ -175,8 +234,12 @@ pub fn run(policy: &Policy, pod: &Workload, scope: Scope) -> (Vec<Finding>, Vec<
     // Pod Security Admission skips Linux-only fields for Windows pods, and the API server
     // forbids setting them there, so requiring them would reject every Windows pod.
     let windows = pod.is_windows();
-    let applies =
-        |id: CheckId| policy.mode(id) != Mode::Off && !(windows && id.definition().linux_only);
+    let kind = pod.counted_kind();
+    let applies = |id: CheckId| {
+        policy.mode(id) != Mode::Off
+            && policy.judges(id, kind)
+            && !(windows && id.definition().linux_only)
+    };
     for c in &containers {
         for &id in MESSAGE_ORDER {
             if !applies(id) {
@@ -210,6 +273,8 @@ pub(crate) struct Run<'p, 'v> {
     pub(crate) pod: &'p Workload<'v>,
     /// Whether fixes may go on the pod's own fields.
     pub(crate) pod_level_edits: bool,
+    /// Whether the pod-level rules run (not for ephemeral containers added alone).
+    pub(crate) pod_judged: bool,
     findings: Vec<Finding>,
     pub(crate) notes: Vec<String>,
 }
@@ -292,6 +357,9 @@ impl Run<'_, '_> {
 pub struct ModeOnly {
     /// What the check does with a violation.
     pub mode: Mode,
+    /// The workload kinds it judges; unset, those of its definition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<WorkloadKind>>,
 }
 
 /// Defines `Options` (mode only, defaulting to the definition's mode), `Compiled` and
@@ -308,6 +376,7 @@ macro_rules! mode_only {
         pub(crate) fn default_options() -> Options {
             crate::checks::ModeOnly {
                 mode: DEFINITION.default_mode,
+                kinds: Some(DEFINITION.kinds.to_vec()),
             }
         }
 
@@ -384,6 +453,19 @@ macro_rules! registry {
                 }
             }
 
+            /// The workload kinds `id` judges.
+            pub fn kinds(&self, id: CheckId) -> &[WorkloadKind] {
+                match id {
+                    $(
+                        CheckId::$variant => self
+                            .$module
+                            .kinds
+                            .as_deref()
+                            .unwrap_or($module::DEFINITION.kinds),
+                    )*
+                }
+            }
+
             pub(crate) fn compile(&self, problems: &mut Problems) -> CompiledChecks {
                 CompiledChecks {
                     $( $module: $module::compile(&self.$module, problems), )*
@@ -411,6 +493,7 @@ registry! {
     "no-privileged" => NoPrivileged in no_privileged,
     "read-only-root-filesystem" => ReadOnlyRootFilesystem in read_only_root_filesystem,
     "seccomp-profile" => SeccompProfile in seccomp_profile,
+    "no-unconfined-seccomp" => NoUnconfinedSeccomp in no_unconfined_seccomp,
     "host-namespaces" => HostNamespaces in host_namespaces,
     "image-tag-pinned" => ImageTagPinned in image_tag_pinned,
     "health-probes" => HealthProbes in health_probes,
@@ -436,6 +519,7 @@ const MESSAGE_ORDER: &[CheckId] = &[
     CheckId::DropCapabilities,
     CheckId::NoPrivilegeEscalation,
     CheckId::ReadOnlyRootFilesystem,
+    CheckId::NoUnconfinedSeccomp,
     CheckId::SeccompProfile,
     CheckId::ImageTagPinned,
     CheckId::ResourceLimits,

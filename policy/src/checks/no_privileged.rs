@@ -1,7 +1,7 @@
 //! `no-privileged`: no container runs privileged.
 
-use super::{CheckId, Definition, Rule, Run};
-use crate::object::{Container, Flag};
+use super::{CheckId, Definition, baseline, Rule, Run};
+use crate::object::{Container, Flag, WorkloadKind};
 use crate::settings::Mode;
 
 /// What people read about the check.
@@ -12,6 +12,8 @@ pub const DEFINITION: Definition = Definition {
     mutation: None,
     default_mode: Mode::Enforce,
     linux_only: true,
+    kinds: &WorkloadKind::ALL,
+    pss: &[baseline("privileged")],
     options: &[],
 };
 

@@ -1,7 +1,7 @@
 //! `proc-mount`: containers keep the default `/proc` mask (Pod Security Standards, baseline).
 
-use super::{CheckId, Definition, Rule, Run};
-use crate::object::Container;
+use super::{CheckId, Definition, baseline, Rule, Run};
+use crate::object::{Container, WorkloadKind};
 use crate::settings::Mode;
 use crate::view::set;
 
@@ -9,10 +9,12 @@ use crate::view::set;
 pub const DEFINITION: Definition = Definition {
     title: "Default /proc mount",
     description: "Containers must keep the default masked /proc (procMount Default), unless the pod runs in a user namespace (Pod Security Standards, baseline).",
-    requires: "`procMount` unset or `Default`, any value with `hostUsers: false` (PSA baseline `procMount`, 1.35+)",
+    requires: "`procMount` unset or `Default`, any value with `hostUsers: false` (as PSA since 1.35)",
     mutation: None,
     default_mode: Mode::Enforce,
     linux_only: false,
+    kinds: &WorkloadKind::ALL,
+    pss: &[baseline("procMount")],
     options: &[],
 };
 

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
-use crate::object::{Container, ContainerKind, Edit};
+use crate::object::{Container, ContainerKind, Edit, WorkloadKind};
 use crate::settings::{Mode, Problems};
 use crate::view::Scalar;
 
@@ -17,6 +17,8 @@ pub const DEFINITION: Definition = Definition {
     mutation: Some("the three annotations, the port from a container port named `metrics`/`http-metrics`"),
     default_mode: Mode::Enforce,
     linux_only: false,
+    kinds: WorkloadKind::LONG_RUNNING,
+    pss: &[],
     options: &[
         OptionDoc {
             key: "annotations",
@@ -55,6 +57,9 @@ pub const DEFINITION: Definition = Definition {
 pub struct Options {
     /// What the check does with a violation.
     pub mode: Mode,
+    /// The workload kinds it judges; unset, those of its definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<WorkloadKind>>,
     /// The annotation keys; clusters differ (`prometheus.io.scrape`, own prefixes).
     pub annotations: AnnotationKeys,
     /// Container port names mutation looks for, in order.
@@ -74,6 +79,7 @@ impl Default for Options {
 pub(crate) fn default_options() -> Options {
         Options {
             mode: DEFINITION.default_mode,
+kinds: Some(DEFINITION.kinds.to_vec()),
             annotations: AnnotationKeys::default(),
             port_names: vec!["metrics".to_owned(), "http-metrics".to_owned()],
             default_port: None,

@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use super::{CheckId, Definition, Rule, Run};
-use crate::object::{Container, Edit, Flag};
+use crate::object::{Container, Edit, Flag, WorkloadKind};
 use crate::settings::Mode;
 
 /// What people read about the check.
@@ -14,6 +14,8 @@ pub const DEFINITION: Definition = Definition {
     mutation: Some("sets it"),
     default_mode: Mode::Warn,
     linux_only: true,
+    kinds: &WorkloadKind::ALL,
+    pss: &[],
     options: &[],
 };
 

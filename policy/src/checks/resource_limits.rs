@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
-use crate::object::{Container, ContainerKind, Edit};
+use crate::object::{Container, ContainerKind, Edit, WorkloadKind};
 use crate::quantity::{Quantity, ratio_exceeds};
 use crate::settings::{Mode, Problems};
 use crate::view::Entries;
@@ -21,6 +21,8 @@ pub const DEFINITION: Definition = Definition {
     mutation: Some("missing values from `defaults`"),
     default_mode: Mode::Enforce,
     linux_only: false,
+    kinds: &WorkloadKind::ALL,
+    pss: &[],
     options: &[
         OptionDoc {
             key: "required",
@@ -73,6 +75,9 @@ pub const DEFINITION: Definition = Definition {
 pub struct Options {
     /// What the check does with a violation.
     pub mode: Mode,
+    /// The workload kinds it judges; unset, those of its definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<WorkloadKind>>,
     /// Quantities every container must set, e.g. `limits.cpu`.
     pub required: Vec<String>,
     /// Require requests written out instead of counting a missing request as its limit.
@@ -97,6 +102,7 @@ pub(crate) fn default_options() -> Options {
     let text = |s: &str| Value::String(s.to_owned());
     Options {
             mode: DEFINITION.default_mode,
+kinds: Some(DEFINITION.kinds.to_vec()),
             required: [
                 "limits.cpu",
                 "limits.memory",

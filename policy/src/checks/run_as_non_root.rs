@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
-use crate::object::{Container, Edit};
+use super::{CheckId, Definition, restricted, Input, OptionDoc, Rule, Run};
+use crate::object::{Container, Edit, WorkloadKind};
 use crate::settings::{Mode, Problems};
 use crate::view::{Scalar, set};
 
@@ -17,6 +17,8 @@ pub const DEFINITION: Definition = Definition {
     mutation: Some("pod `securityContext.runAsNonRoot: true` (and `runAsUser` if `defaultRunAsUser` is set)"),
     default_mode: Mode::Enforce,
     linux_only: false,
+    kinds: &WorkloadKind::ALL,
+    pss: &[restricted("runAsNonRoot"), restricted("runAsUser")],
     options: &[OptionDoc {
         key: "defaultRunAsUser",
         label: "Default runAsUser",
@@ -32,6 +34,9 @@ pub const DEFINITION: Definition = Definition {
 pub struct Options {
     /// What the check does with a violation.
     pub mode: Mode,
+    /// The workload kinds it judges; unset, those of its definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<WorkloadKind>>,
     /// Mutation also sets the pod's `runAsUser` to this uid where the pod leaves it unset.
     pub default_run_as_user: Option<i64>,
 }
@@ -45,6 +50,7 @@ impl Default for Options {
 pub(crate) fn default_options() -> Options {
     Options {
         mode: DEFINITION.default_mode,
+kinds: Some(DEFINITION.kinds.to_vec()),
         default_run_as_user: None,
     }
 }

@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use super::{CheckId, Definition, Rule, Run};
-use crate::object::Container;
+use super::{CheckId, Definition, restricted, Rule, Run};
+use crate::object::{Container, WorkloadKind};
 use crate::view::{Scalar, SecurityView, set};
 use crate::settings::Mode;
 
@@ -15,6 +15,8 @@ pub const DEFINITION: Definition = Definition {
     mutation: Some("pod `seccompProfile: RuntimeDefault`"),
     default_mode: Mode::Warn,
     linux_only: true,
+    kinds: &WorkloadKind::ALL,
+    pss: &[restricted("seccompProfile_restricted")],
     options: &[],
 };
 
@@ -26,6 +28,17 @@ fn profile_type<'s, 'a>(sc: &'s SecurityView<'a>) -> Option<&'s Scalar<'a>> {
     set(&sc.seccomp_profile.profile_type)
 }
 
+/// Whether `no-unconfined-seccomp` reports a forbidden profile found on the container
+/// (`in_container`) or the pod, in a mode at least as strict as this check's.
+fn reported_by_baseline(run: &Run, in_container: bool) -> bool {
+    let policy = run.policy;
+    let baseline = policy.mode(CheckId::NoUnconfinedSeccomp);
+    baseline != Mode::Off
+        && (baseline.rejects() || !policy.mode(CheckId::SeccompProfile).rejects())
+        && policy.judges(CheckId::NoUnconfinedSeccomp, run.pod.counted_kind())
+        && (in_container || run.pod_judged)
+}
+
 fn check(run: &mut Run, c: &Container) {
     let (found, in_container) = match profile_type(c.security()) {
         Some(t) => (Some(t), true),
@@ -33,6 +46,8 @@ fn check(run: &mut Run, c: &Container) {
     };
     match found {
         Some(t) if matches!(t.as_str(), Some("RuntimeDefault" | "Localhost")) => {}
+        // The same value once, under the check that judges it at least as strictly.
+        Some(_) if reported_by_baseline(run, in_container) => {}
         Some(t) => {
             let shown = match t.as_str() {
                 Some(text) => text.to_owned(),

@@ -1,8 +1,8 @@
 //! `selinux-options`: SELinux options only of the container types, with no user or role
 //! (Pod Security Standards, baseline).
 
-use super::{CheckId, Definition, Rule, Run};
-use crate::object::{Container, FieldPath};
+use super::{CheckId, Definition, baseline, Rule, Run};
+use crate::object::{Container, FieldPath, WorkloadKind};
 use crate::settings::Mode;
 use crate::view::{SeLinuxView, set};
 
@@ -10,10 +10,12 @@ use crate::view::{SeLinuxView, set};
 pub const DEFINITION: Definition = Definition {
     title: "SELinux options",
     description: "SELinux options may set only a container type (container_t, container_init_t, container_kvm_t, container_engine_t), never a user or role (Pod Security Standards, baseline).",
-    requires: "`seLinuxOptions.type` unset or `container_t`, `container_init_t`, `container_kvm_t`, `container_engine_t`; no `user` or `role` (PSA baseline `seLinuxOptions`, 1.31+)",
+    requires: "`seLinuxOptions.type` unset or `container_t`, `container_init_t`, `container_kvm_t`, `container_engine_t`; no `user` or `role` (as PSA since 1.31)",
     mutation: None,
     default_mode: Mode::Enforce,
     linux_only: true,
+    kinds: &WorkloadKind::ALL,
+    pss: &[baseline("seLinuxOptions")],
     options: &[],
 };
 

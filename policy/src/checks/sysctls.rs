@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
-use crate::object::Container;
+use super::{CheckId, Definition, baseline, Input, OptionDoc, Rule, Run};
+use crate::object::{Container, WorkloadKind};
 use crate::settings::{Mode, Problems};
 use crate::view::{MAX_SHOWN, Scalar};
 
@@ -12,10 +12,12 @@ use crate::view::{MAX_SHOWN, Scalar};
 pub const DEFINITION: Definition = Definition {
     title: "Safe sysctls",
     description: "Pods may set only the namespaced sysctls Pod Security Admission counts as safe for the cluster's Kubernetes version (Pod Security Standards, baseline).",
-    requires: "`securityContext.sysctls` only from PSA's safe set for `version` (PSA baseline `sysctls`)",
+    requires: "`securityContext.sysctls` only from PSA's safe set for `version`",
     mutation: None,
     default_mode: Mode::Enforce,
     linux_only: true,
+    kinds: &WorkloadKind::ALL,
+    pss: &[baseline("sysctls")],
     options: &[OptionDoc {
         key: "version",
         label: "Kubernetes version",
@@ -31,6 +33,9 @@ pub const DEFINITION: Definition = Definition {
 pub struct Options {
     /// What the check does with a violation.
     pub mode: Mode,
+    /// The workload kinds it judges; unset, those of its definition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kinds: Option<Vec<WorkloadKind>>,
     /// `latest` or `v1.N`.
     pub version: String,
 }
@@ -44,6 +49,7 @@ impl Default for Options {
 pub(crate) fn default_options() -> Options {
     Options {
         mode: DEFINITION.default_mode,
+kinds: Some(DEFINITION.kinds.to_vec()),
         version: "latest".to_owned(),
     }
 }

@@ -1,7 +1,7 @@
 //! `volume-types`: only the volume types the restricted Pod Security Standard allows.
 
-use super::{CheckId, Definition, Rule, Run};
-use crate::object::Container;
+use super::{CheckId, Definition, restricted, Rule, Run};
+use crate::object::{Container, WorkloadKind};
 use crate::settings::Mode;
 use crate::view::{MAX_SHOWN, Scalar, VolumeView};
 
@@ -9,10 +9,12 @@ use crate::view::{MAX_SHOWN, Scalar, VolumeView};
 pub const DEFINITION: Definition = Definition {
     title: "Volume types",
     description: "Volumes only of the types the restricted Pod Security Standard allows: configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected, secret.",
-    requires: "every volume a `configMap`, `csi`, `downwardAPI`, `emptyDir`, `ephemeral`, `image`, `persistentVolumeClaim`, `projected` or `secret` (PSA restricted `restrictedVolumes`)",
+    requires: "every volume a `configMap`, `csi`, `downwardAPI`, `emptyDir`, `ephemeral`, `image`, `persistentVolumeClaim`, `projected` or `secret`",
     mutation: None,
     default_mode: Mode::Warn,
     linux_only: false,
+    kinds: &WorkloadKind::ALL,
+    pss: &[restricted("restrictedVolumes")],
     options: &[],
 };
 

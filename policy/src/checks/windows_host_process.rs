@@ -1,18 +1,20 @@
 //! `windows-host-process`: no Windows HostProcess containers (Pod Security Standards,
 //! baseline).
 
-use super::{CheckId, Definition, Rule, Run};
-use crate::object::{Container, Flag};
+use super::{CheckId, Definition, baseline, Rule, Run};
+use crate::object::{Container, Flag, WorkloadKind};
 use crate::settings::Mode;
 
 /// What people read about the check.
 pub const DEFINITION: Definition = Definition {
     title: "No Windows HostProcess",
     description: "Windows pods and containers must not run as HostProcess, with the node's full access (Pod Security Standards, baseline).",
-    requires: "no `windowsOptions.hostProcess: true` on the pod or a container (PSA baseline `windowsHostProcess`)",
+    requires: "no `windowsOptions.hostProcess: true` on the pod or a container",
     mutation: None,
     default_mode: Mode::Enforce,
     linux_only: false,
+    kinds: &WorkloadKind::ALL,
+    pss: &[baseline("windowsHostProcess")],
     options: &[],
 };
 
