@@ -1,10 +1,12 @@
 //! `--fix`: writes mutate mode's changes back into the files the objects came from.
 //!
-//! Only the documents that change are rewritten; every other byte of the file (other
-//! documents, their order, comments between documents, a rewritten document's leading
-//! comments such as Helm's `# Source:`) stays as it was. A rewritten YAML document is
-//! emitted from its data in the indentation style it was written in; comments inside it
-//! are not kept, and the report says so.
+//! A YAML document is changed by minimal text edits ([`yaml::minimal_edit`]): only the
+//! lines mutate mode's changes need are inserted or changed, in the document's own
+//! indentation and quoting, and every other byte (comments included) stays, so a GitOps
+//! diff shows the fix and nothing else. A document whose change cannot be written that
+//! way (anchors, a key removed) is emitted whole from its data in its own indentation
+//! style; comments inside it are then not kept, and the report says so. Documents that
+//! do not change, and everything between documents, are never touched.
 
 use std::io::Write as _;
 use std::path::Path;
@@ -140,14 +142,20 @@ fn rewrite_yaml(text: &str, changes: &[Change]) -> Result<(String, FileFix), Str
             out.push_str(original);
             continue;
         }
-        let mut value: Value = serde_saphyr::from_str(original)
+        let read: Value = serde_saphyr::from_str(original)
             .map_err(|err| format!("document {} changed since it was read ({err})", index + 1))?;
+        let mut value = read.clone();
         apply(&mut value, &document_changes)?;
         let (head, body, tail) = cut_segment(original, segment);
-        fix.lost_comments |= body.lines().any(|line| line.trim_start().starts_with('#'));
         let style = Style::detect(body);
         out.push_str(head);
-        out.push_str(&yaml::emit(&value, style));
+        match yaml::minimal_edit(body, &read, &value, style) {
+            Some(edited) => out.push_str(&edited),
+            None => {
+                fix.lost_comments |= body.lines().any(|line| line.trim_start().starts_with('#'));
+                out.push_str(&yaml::emit(&value, style));
+            }
+        }
         out.push_str(tail);
         fix.documents += 1;
     }
@@ -289,8 +297,8 @@ mod tests {
     }
 
     #[test]
-    fn only_changed_documents_are_rewritten() {
-        let text = "# top comment\napiVersion: v1\nkind: ConfigMap # keep me\n---\n# Source: chart/templates/pod.yaml\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p  # lost\n# trailing comment\n---\nkind: Service\n";
+    fn only_changed_documents_are_edited_and_comments_stay() {
+        let text = "# top comment\napiVersion: v1\nkind: ConfigMap # keep me\n---\n# Source: chart/templates/pod.yaml\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p  # kept too\n# trailing comment\n---\nkind: Service\n";
         let (out, fix) = rewrite_yaml(
             text,
             &[change(
@@ -303,7 +311,7 @@ mod tests {
         assert_eq!(fix.documents, 1);
         assert_eq!(
             out,
-            "# top comment\napiVersion: v1\nkind: ConfigMap # keep me\n---\n# Source: chart/templates/pod.yaml\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n  labels:\n    a: b\n# trailing comment\n---\nkind: Service\n"
+            "# top comment\napiVersion: v1\nkind: ConfigMap # keep me\n---\n# Source: chart/templates/pod.yaml\napiVersion: v1\nkind: Pod\nmetadata:\n  name: p  # kept too\n  labels:\n    a: b\n# trailing comment\n---\nkind: Service\n"
         );
     }
 

@@ -86,7 +86,12 @@ fn pad(out: &mut String, indent: usize) {
     out.extend(std::iter::repeat_n(' ', indent));
 }
 
-fn emit_map(out: &mut String, map: &serde_json::Map<String, Value>, indent: usize, style: Style) {
+pub(super) fn emit_map(
+    out: &mut String,
+    map: &serde_json::Map<String, Value>,
+    indent: usize,
+    style: Style,
+) {
     for (i, (key, value)) in map.iter().enumerate() {
         // The first key of a mapping inside a sequence item follows the `- ` directly.
         if i > 0 || !out.ends_with("- ") {
@@ -133,7 +138,7 @@ fn emit_value_after_key(out: &mut String, value: &Value, indent: usize, style: S
     }
 }
 
-fn emit_seq(out: &mut String, items: &[Value], indent: usize, style: Style) {
+pub(super) fn emit_seq(out: &mut String, items: &[Value], indent: usize, style: Style) {
     for item in items {
         pad(out, indent);
         out.push_str("- ");
@@ -196,7 +201,7 @@ fn emit_block_string(out: &mut String, text: &str, indent: usize) {
     }
 }
 
-fn emit_string(out: &mut String, text: &str) {
+pub(super) fn emit_string(out: &mut String, text: &str) {
     if is_plain_safe(text) {
         out.push_str(text);
     } else if text.chars().all(|c| !c.is_control() && c != '\u{feff}') {
