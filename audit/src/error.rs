@@ -43,6 +43,15 @@ pub enum AuditError {
     /// The report could not be written.
     #[error("cannot write the report")]
     Report(#[source] std::io::Error),
+    /// A report file could not be created or written.
+    #[error("cannot write the report file {}: check the directory exists and is writable", path.display())]
+    ReportFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// How a module failed to answer one of podguard's own operations.

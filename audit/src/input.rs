@@ -196,7 +196,33 @@ fn collect_files(input: &Path) -> Result<Vec<Found>, String> {
     Ok(files)
 }
 
+/// Why a directory is not a folder of manifests, when it is the source of some: a Helm
+/// chart's templates and a Kustomize directory's patches only become manifests once
+/// rendered, and read as they are they are a wall of parse errors or partial objects.
+fn rendered_source(dir: &Path) -> Option<String> {
+    let has = |name: &str| dir.join(name).is_file();
+    let shown = dir.display();
+    if has("Chart.yaml") {
+        return Some(format!(
+            "it is a Helm chart (it holds Chart.yaml), whose templates are not manifests until Helm renders them: run `helm template {shown} | podguard audit -` (add your values with -f)"
+        ));
+    }
+    if ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .any(|name| has(name))
+    {
+        return Some(format!(
+            "it is a Kustomize directory (it holds a kustomization file), whose resources and patches only become manifests once built: run `kubectl kustomize {shown} | podguard audit -`"
+        ));
+    }
+    None
+}
+
 fn walk(dir: &Path, files: &mut Vec<Found>) -> Result<(), String> {
+    if let Some(message) = rendered_source(dir) {
+        files.push(Found::Problem(dir.to_owned(), message));
+        return Ok(());
+    }
     let entries =
         std::fs::read_dir(dir).map_err(|err| format!("cannot list {}: {err}", dir.display()))?;
     let mut paths: Vec<PathBuf> = entries

@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::input::{ListHead, implied_item_type, is_list_kind};
 use super::model::{
-    Finding, FixProposal, InputError, Item, Judged, Judgement, Origin, Skip, SkipReason, Unit,
-    UnitBody, Verdict, WorkloadRef,
+    Finding, FixProposal, InputError, Item, Judged, Judgement, Origin, Owner, Skip, SkipReason,
+    Unit, UnitBody, Verdict, WorkloadRef,
 };
 use super::yaml::{self, LineIndex, Style};
 use podguard_host::{CallError, PolicyModule};
@@ -46,6 +46,10 @@ pub struct Judge<'m> {
     pub fix_mode: FixMode,
     /// Whether to find the line of every violation's field (SARIF and JSON reports).
     pub field_lines: bool,
+    /// Whether objects owned by a controller are judged too (files and stdin, where the
+    /// controller may be missing from the input), or skipped as judged through it (a
+    /// live cluster, which holds every controller).
+    pub judge_owned: bool,
 }
 
 /// Describes an exemption the module used, for the report.
@@ -410,14 +414,24 @@ impl Judge<'_> {
             return skip(kind, SkipReason::NotWorkload);
         };
         let metadata = head.metadata.unwrap_or_default();
-        if let Some(owner) = metadata.owner_references.iter().flatten().find(|owner| {
-            owner.controller == Some(true)
-                && WorkloadKind::from_type_meta(&owner.api_version, &owner.kind).is_some()
-        }) {
+        let owner = metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .filter(|owner| owner.controller == Some(true))
+            .find_map(|owner| {
+                Some(Owner {
+                    kind: WorkloadKind::from_type_meta(&owner.api_version, &owner.kind)?,
+                    name: owner.name.clone(),
+                })
+            });
+        if let Some(owner) = &owner
+            && !self.judge_owned
+        {
             return skip(
                 kind,
                 SkipReason::OwnedByController {
-                    owner: format!("{}/{}", owner.kind, owner.name),
+                    owner: owner.to_string(),
                 },
             );
         }
@@ -442,7 +456,11 @@ impl Judge<'_> {
             origin,
         };
         let result = self.evaluate(&workload, object, span, buffer);
-        Item::Workload(Box::new(Verdict { workload, result }))
+        Item::Workload(Box::new(Verdict {
+            workload,
+            owner,
+            result,
+        }))
     }
 
     fn evaluate(
@@ -731,7 +749,10 @@ fn list_item_lines(text: &str, first_line: usize) -> Vec<usize> {
 
 /// A YAML error's message without its location (the report prints the file line).
 fn yaml_error_text(err: &serde_saphyr::Error) -> String {
+    // The user-facing wording: the default one speaks to the library's caller ("set
+    // DuplicateKeyPolicy in Options").
     let options = serde_saphyr::render_options! {
+        formatter: &serde_saphyr::UserMessageFormatter,
         snippets: serde_saphyr::SnippetMode::Off,
     };
     let text = err.render_with_options(options);

@@ -34,13 +34,13 @@ mod modes;
 mod report;
 pub mod yaml;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use judge::{FixMode, Judge};
-use model::{InputError, Item, Judged, Unit, UnitBody};
+use model::{InputError, Item, Judged, Unit, UnitBody, Verdict, WorkloadKey};
 use podguard_host::policy_file::PolicyFileError;
 use podguard_host::policy_file::load_policy;
 use podguard_host::{HostConfig, Runtime};
@@ -48,8 +48,8 @@ use podguard_host::{HostConfig, Runtime};
 pub use error::{AuditError, ModuleAnswerError};
 pub use input::DEFAULT_MAX_INPUT_BYTES;
 pub use model::FailOn;
-pub use report::OutputFormat;
-use report::policyreport::{PolicyReportOutput, PolicyReports};
+use report::policyreport::{PolicyReportOutput, PolicyReports, ReportApi};
+pub use report::{OutputFormat, OutputTarget};
 use report::{Paint, Report, Summary};
 
 /// Where `cargo build --release --target wasm32-wasip1 -p podguard-policy` puts the module,
@@ -86,8 +86,8 @@ pub struct AuditOptions {
     pub policy: Option<PathBuf>,
     /// Runtime settings, YAML or JSON.
     pub settings: Option<PathBuf>,
-    /// The report format.
-    pub output: OutputFormat,
+    /// The reports: at most one on stdout, the others into files.
+    pub outputs: Vec<OutputTarget>,
     /// The lowest mode whose findings fail the audit.
     pub fail_on: FailOn,
     /// Print what mutate mode would change.
@@ -118,7 +118,7 @@ impl Default for AuditOptions {
             namespace: None,
             policy: None,
             settings: None,
-            output: OutputFormat::Table,
+            outputs: vec![OutputTarget::stdout(OutputFormat::Table)],
             fail_on: FailOn::Enforce,
             show_fix: false,
             fix: false,
@@ -209,10 +209,29 @@ fn check_usage(options: &AuditOptions) -> Result<(), AuditError> {
             "--write-reports writes PolicyReports into the cluster it audited: add --cluster (or print them with --output policyreport)",
         ));
     }
-    if options.show_fix && !matches!(options.output, OutputFormat::Table | OutputFormat::Json) {
+    let formats = || options.outputs.iter().map(|target| target.format);
+    if options.show_fix && !formats().any(|f| matches!(f, OutputFormat::Table | OutputFormat::Json))
+    {
         return Err(Usage(
-            "--show-fix prints fixes in the table or json report: use --output table or --output json",
+            "--show-fix prints fixes in the table or json report: add --output table or --output json",
         ));
+    }
+    if options.outputs.is_empty() {
+        return Err(Usage("no report asked for: pass --output FORMAT[=FILE]"));
+    }
+    if options.outputs.iter().filter(|t| t.path.is_none()).count() > 1 {
+        return Err(Usage(
+            "only one report can go to stdout: write the others to files, e.g. -o table -o sarif=podguard.sarif",
+        ));
+    }
+    let mut files = std::collections::HashSet::new();
+    if !options
+        .outputs
+        .iter()
+        .filter_map(|t| t.path.as_ref())
+        .all(|path| files.insert(path))
+    {
+        return Err(Usage("two reports name the same file: give each its own"));
     }
     if options
         .inputs
@@ -340,28 +359,46 @@ pub fn run(
             options.namespace.clone()
         },
         fix_mode,
-        field_lines: matches!(options.output, OutputFormat::Sarif | OutputFormat::Json),
+        field_lines: options
+            .outputs
+            .iter()
+            .any(|t| matches!(t.format, OutputFormat::Sarif | OutputFormat::Json)),
+        judge_owned: cluster.is_none(),
     };
     let base = std::env::current_dir().unwrap_or_default();
     let paint = Paint {
         enabled: options.color,
     };
-    let mut report: Box<dyn Report> = match options.output {
-        OutputFormat::Table => Box::new(report::table::Table::new(
-            paint,
-            options.fail_on,
-            options.show_fix,
-            !(std::io::stdout().is_terminal() && std::io::stderr().is_terminal()),
-        )),
-        OutputFormat::Json => Box::new(report::json::Json::new(options.fail_on)),
-        OutputFormat::Sarif => Box::new(report::sarif::Sarif::new(base, modes.clone())),
-        OutputFormat::Junit => Box::new(report::junit::Junit::new(options.fail_on, modes.clone())),
-        OutputFormat::PolicyReport => Box::new(PolicyReportOutput::new(modes.clone())),
-    };
-    let mut reports_to_write = options
+    let sinks = Sinks::open(&options.outputs, |format| -> Box<dyn Report> {
+        match format {
+            OutputFormat::Table => Box::new(report::table::Table::new(
+                paint,
+                options.fail_on,
+                options.show_fix,
+            )),
+            OutputFormat::Json => Box::new(report::json::Json::new(options.fail_on)),
+            OutputFormat::Sarif => Box::new(report::sarif::Sarif::new(base.clone(), modes.clone())),
+            OutputFormat::Junit => {
+                Box::new(report::junit::Junit::new(options.fail_on, modes.clone()))
+            }
+            OutputFormat::PolicyReport => {
+                Box::new(PolicyReportOutput::new(modes.clone(), ReportApi::Wgpolicy))
+            }
+            OutputFormat::OpenReports => Box::new(PolicyReportOutput::new(
+                modes.clone(),
+                ReportApi::OpenReports,
+            )),
+        }
+    })?;
+    let reports_to_write = options
         .write_reports
         .then(|| PolicyReports::new(modes.clone()));
-    let mut fixer = fix::Fixer::default();
+    let mut reporting = Reporting {
+        summary,
+        sinks,
+        reports_to_write,
+        fixer: fix::Fixer::default(),
+    };
     let mut progress = Progress::new(options.progress);
     let jobs = if options.jobs == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
@@ -376,6 +413,8 @@ pub fn run(
         token_tx.send(()).expect("the window has room");
     }
 
+    let mut audited: HashSet<WorkloadKey> = HashSet::new();
+    let mut owned: Vec<Box<Verdict>> = Vec::new();
     let outcome: Result<(), AuditError> = std::thread::scope(|scope| {
         let inputs = &options.inputs;
         let cluster_ref = cluster.as_ref();
@@ -414,46 +453,61 @@ pub fn run(
 
         let mut pending: BTreeMap<u64, Judged> = BTreeMap::new();
         let mut next = 0u64;
+        let audited = &mut audited;
+        let owned = &mut owned;
         let interactive_out = options.progress && std::io::stdout().is_terminal();
         for judged in result_rx {
             pending.insert(judged.seq, judged);
             while let Some(judged) = pending.remove(&next) {
                 next += 1;
                 for item in judged.items {
-                    let handled = handle(
-                        item,
-                        &mut summary,
-                        report.as_mut(),
-                        &mut reports_to_write,
-                        &mut fixer,
-                        out,
-                        err,
-                        &progress,
-                        interactive_out,
-                    );
+                    // An owned object waits until every input has been read: whether its
+                    // controller is among them decides whether it counts.
+                    let item = match item {
+                        Item::Workload(verdict) => {
+                            audited.insert(verdict.key());
+                            if verdict.owner.is_some() {
+                                owned.push(verdict);
+                                continue;
+                            }
+                            Item::Workload(verdict)
+                        }
+                        other => other,
+                    };
+                    let handled = reporting.handle(item, out, err, &progress, interactive_out);
                     if let Err(error) = handled {
                         // The reader stops at its next unit; the workers when it stops.
                         drop(token_tx);
                         return Err(error);
                     }
                 }
-                progress.update(&summary);
+                progress.update(&reporting.summary);
                 let _ = token_tx.send(());
             }
         }
         Ok(())
     });
-    progress.finish();
     outcome?;
+    for verdict in owned {
+        let item = owned_verdict(*verdict, &audited, fix_mode);
+        reporting.handle(item, out, err, &progress, false)?;
+    }
+    progress.finish();
 
+    let Reporting {
+        mut summary,
+        mut sinks,
+        reports_to_write,
+        ..
+    } = reporting;
     summary.elapsed = started.elapsed();
     if let (Some(reports), Some(cluster)) = (&reports_to_write, &cluster) {
         summary
             .notes
             .push(write_reports(cluster, reports, &options.field_manager)?);
     }
-    report.finish(out, &summary).map_err(AuditError::Report)?;
-    out.flush().map_err(AuditError::Report)?;
+    sinks.each(out, |report, writer| report.finish(writer, &summary))?;
+    sinks.flush(out)?;
     Ok(match summary.exit_code() {
         0 => AuditStatus::Clean,
         1 => AuditStatus::Findings,
@@ -461,88 +515,201 @@ pub fn run(
     })
 }
 
-#[allow(
-    clippy::too_many_arguments,
-    reason = "the report loop's state, passed down rather than bundled for one caller"
-)]
-fn handle(
-    item: Item,
-    summary: &mut Summary,
-    report: &mut dyn Report,
-    reports_to_write: &mut Option<PolicyReports>,
-    fixer: &mut fix::Fixer,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    progress: &Progress,
-    interactive_out: bool,
-) -> Result<(), AuditError> {
-    match item {
-        Item::Workload(verdict) => {
-            summary.record(&verdict);
-            if let Err(message) = &verdict.result {
-                progress
-                    .suspend(|| {
-                        writeln!(
-                            err,
-                            "podguard audit: {}: {}: {message}",
-                            verdict.workload.origin, verdict.workload
-                        )
-                    })
-                    .map_err(AuditError::Report)?;
-            }
-            if let Some(reports) = reports_to_write {
-                reports.record(&verdict);
-            }
-            fixer.record(&verdict);
-            if interactive_out {
-                progress.suspend(|| report.workload(out, &verdict))
-            } else {
-                report.workload(out, &verdict)
-            }
-            .map_err(AuditError::Report)?;
-        }
-        Item::Skipped(skip) => {
-            *summary
-                .skipped
-                .entry(report::skip_label(&skip.reason))
-                .or_default()
-                .entry(skip.kind)
-                .or_default() += 1;
-        }
-        Item::Error(error) => record_input_error(&error, summary, report, out, err, progress)?,
-        Item::FileDone(input) => match fixer.finish_file(&input) {
-            Ok(Some(fixed)) => {
-                summary.fixed_documents += fixed.documents;
-                summary.fixed_files += 1;
-                if fixed.lost_comments {
-                    summary.notes.push(format!(
-                        "{}: comments inside the rewritten documents were not kept; comments outside them were",
-                        input
-                    ));
-                }
-            }
-            Ok(None) => {}
-            Err(error) => record_input_error(&error, summary, report, out, err, progress)?,
-        },
+/// An owned object, once every input has been read: skipped when its controller was
+/// audited too (it is judged through that controller), otherwise judged on its own and
+/// said why. Its fixes are not written into the file, which `--fix` has already finished:
+/// the controller's template is where a fix belongs.
+fn owned_verdict(mut verdict: Verdict, audited: &HashSet<WorkloadKey>, fix_mode: FixMode) -> Item {
+    let (Some(owner), Some(owner_key)) = (verdict.owner.clone(), verdict.owner_key()) else {
+        return Item::Workload(Box::new(verdict));
+    };
+    if audited.contains(&owner_key) {
+        return Item::Skipped(model::Skip {
+            kind: verdict.workload.kind.as_str().to_owned(),
+            reason: model::SkipReason::OwnedByController {
+                owner: owner.to_string(),
+            },
+        });
     }
-    Ok(())
+    if let Ok(judgement) = &mut verdict.result {
+        judgement.notes.push(format!(
+            "owned by {owner}, which is not among the inputs: judged on its own"
+        ));
+        if fix_mode == FixMode::Write && judgement.fix.take().is_some() {
+            for finding in &mut judgement.violations {
+                finding.fixed_in_file = false;
+            }
+            judgement.notes.push(format!(
+                "not fixed in the file: fix the pod template of {owner} where it is defined"
+            ));
+        }
+    }
+    Item::Workload(Box::new(verdict))
 }
 
-/// An input that could not be read (or fixed): counted, said on stderr, and given to the
-/// report.
-fn record_input_error(
-    error: &InputError,
-    summary: &mut Summary,
-    report: &mut dyn Report,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-    progress: &Progress,
-) -> Result<(), AuditError> {
-    summary.input_errors += 1;
-    progress
-        .suspend(|| writeln!(err, "podguard audit: {error}"))
-        .map_err(AuditError::Report)?;
-    report.input_error(out, error).map_err(AuditError::Report)
+/// What the report loop keeps: the totals, the reports, and what `--write-reports` and
+/// `--fix` collect.
+struct Reporting {
+    summary: Summary,
+    sinks: Sinks,
+    reports_to_write: Option<PolicyReports>,
+    fixer: fix::Fixer,
+}
+
+impl Reporting {
+    /// Takes one item, in input order.
+    fn handle(
+        &mut self,
+        item: Item,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        progress: &Progress,
+        interactive_out: bool,
+    ) -> Result<(), AuditError> {
+        match item {
+            Item::Workload(verdict) => {
+                self.summary.record(&verdict);
+                if let Err(message) = &verdict.result
+                    && !self.sinks.stdout_shows_errors()
+                {
+                    progress
+                        .suspend(|| {
+                            writeln!(
+                                err,
+                                "podguard audit: {}: {}: {message}",
+                                verdict.workload.origin, verdict.workload
+                            )
+                        })
+                        .map_err(AuditError::Report)?;
+                }
+                if let Some(reports) = &mut self.reports_to_write {
+                    reports.record(&verdict);
+                }
+                self.fixer.record(&verdict);
+                let sinks = &mut self.sinks;
+                let mut write =
+                    || sinks.each(out, |report, writer| report.workload(writer, &verdict));
+                if interactive_out {
+                    progress.suspend(write)?;
+                } else {
+                    write()?;
+                }
+            }
+            Item::Skipped(skip) => {
+                *self
+                    .summary
+                    .skipped
+                    .entry(report::skip_label(&skip.reason))
+                    .or_default()
+                    .entry(skip.kind)
+                    .or_default() += 1;
+            }
+            Item::Error(error) => self.input_error(&error, out, err, progress)?,
+            Item::FileDone(input) => match self.fixer.finish_file(&input) {
+                Ok(Some(fixed)) => {
+                    self.summary.fixed_documents += fixed.documents;
+                    self.summary.fixed_files += 1;
+                    if fixed.lost_comments {
+                        self.summary.notes.push(format!(
+                            "{input}: comments inside the documents rewritten whole were not kept; comments outside them, and in documents changed by edits, were"
+                        ));
+                    }
+                }
+                Ok(None) => {}
+                Err(error) => self.input_error(&error, out, err, progress)?,
+            },
+        }
+        Ok(())
+    }
+
+    /// An input that could not be read (or fixed): counted, said on stderr, and given to
+    /// the reports that record it (JUnit, SARIF); the table only counts it, so a CI log
+    /// holding both streams shows it once.
+    fn input_error(
+        &mut self,
+        error: &InputError,
+        out: &mut dyn Write,
+        err: &mut dyn Write,
+        progress: &Progress,
+    ) -> Result<(), AuditError> {
+        self.summary.input_errors += 1;
+        progress
+            .suspend(|| writeln!(err, "podguard audit: {error}"))
+            .map_err(AuditError::Report)?;
+        let sinks = &mut self.sinks;
+        progress.suspend(|| sinks.each(out, |report, writer| report.input_error(writer, error)))
+    }
+}
+
+/// The reports of a run, each with where it goes.
+struct Sinks(Vec<Sink>);
+
+struct Sink {
+    format: OutputFormat,
+    report: Box<dyn Report>,
+    /// The file, or `None` for stdout.
+    file: Option<(PathBuf, std::io::BufWriter<std::fs::File>)>,
+}
+
+impl Sinks {
+    /// Creates every report file up front, so a path that cannot be written stops the
+    /// audit before it runs.
+    fn open(
+        targets: &[OutputTarget],
+        mut report: impl FnMut(OutputFormat) -> Box<dyn Report>,
+    ) -> Result<Sinks, AuditError> {
+        let mut sinks = Vec::new();
+        for target in targets {
+            let file = match &target.path {
+                Some(path) => {
+                    let file =
+                        std::fs::File::create(path).map_err(|source| AuditError::ReportFile {
+                            path: path.clone(),
+                            source,
+                        })?;
+                    Some((path.clone(), std::io::BufWriter::new(file)))
+                }
+                None => None,
+            };
+            sinks.push(Sink {
+                format: target.format,
+                report: report(target.format),
+                file,
+            });
+        }
+        Ok(Sinks(sinks))
+    }
+
+    /// Whether a table on stdout shows a workload's evaluation error in its place.
+    fn stdout_shows_errors(&self) -> bool {
+        self.0
+            .iter()
+            .any(|sink| sink.file.is_none() && sink.format == OutputFormat::Table)
+    }
+
+    /// Runs `write` for every report, with its writer.
+    fn each(
+        &mut self,
+        out: &mut dyn Write,
+        mut write: impl FnMut(&mut dyn Report, &mut dyn Write) -> std::io::Result<()>,
+    ) -> Result<(), AuditError> {
+        for sink in &mut self.0 {
+            match &mut sink.file {
+                Some((path, file)) => {
+                    write(sink.report.as_mut(), file).map_err(|source| AuditError::ReportFile {
+                        path: path.clone(),
+                        source,
+                    })?
+                }
+                None => write(sink.report.as_mut(), out).map_err(AuditError::Report)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, out: &mut dyn Write) -> Result<(), AuditError> {
+        self.each(out, |_, writer| writer.flush())
+    }
 }
 
 /// The connection to a live cluster; a build without the `cluster` feature (the fuzz
@@ -579,10 +746,12 @@ fn write_reports(
     reports: &PolicyReports,
     field_manager: &str,
 ) -> Result<String, AuditError> {
-    let built = reports.build();
-    let written = cluster.write_reports(&built, field_manager)?;
+    let api = cluster.report_api();
+    let built = reports.build(api);
+    let written = cluster.write_reports(&built, api, field_manager)?;
     Ok(format!(
-        "wrote {written} PolicyReport object{} to {} with server-side apply (field manager {field_manager:?})",
+        "wrote {written} {} report object{} to {} with server-side apply (field manager {field_manager:?})",
+        api.api_version(),
         if written == 1 { "" } else { "s" },
         cluster.server(),
     ))

@@ -199,7 +199,8 @@ pub enum SkipReason {
     /// No `apiVersion`/`kind`, or not a mapping at all.
     NotKubernetesObject,
     /// A controller that audit also judges owns it (a Pod of a ReplicaSet, a ReplicaSet of
-    /// a Deployment, a Job of a CronJob): it is judged through that controller.
+    /// a Deployment, a Job of a CronJob) and that controller is audited too (always, in a
+    /// live cluster): it is judged through that controller.
     OwnedByController {
         /// `Kind/name` of the controller.
         owner: String,
@@ -248,8 +249,51 @@ impl fmt::Display for WorkloadRef {
 pub struct Verdict {
     /// Which workload.
     pub workload: WorkloadRef,
+    /// Its controller, when it has one audit also judges (files and stdin only: the
+    /// verdict counts only when that controller is not among the inputs).
+    pub owner: Option<Owner>,
     /// What the module said, or why it could not say.
     pub result: Result<Judgement, String>,
+}
+
+/// A workload's controller, from its `ownerReferences`.
+#[derive(Debug, Clone)]
+pub struct Owner {
+    /// Its kind.
+    pub kind: WorkloadKind,
+    /// Its name, in the owned object's namespace.
+    pub name: String,
+}
+
+impl fmt::Display for Owner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.kind, self.name)
+    }
+}
+
+/// What identifies a workload among the inputs: kind, namespace and name.
+pub type WorkloadKey = (WorkloadKind, Option<String>, String);
+
+impl Verdict {
+    /// This workload's identity.
+    pub fn key(&self) -> WorkloadKey {
+        let workload = &self.workload;
+        (
+            workload.kind,
+            workload.namespace.clone(),
+            workload.name.clone(),
+        )
+    }
+
+    /// Its controller's identity (controllers own only objects of their own namespace).
+    pub fn owner_key(&self) -> Option<WorkloadKey> {
+        let owner = self.owner.as_ref()?;
+        Some((
+            owner.kind,
+            self.workload.namespace.clone(),
+            owner.name.clone(),
+        ))
+    }
 }
 
 /// What the module found, as audit reports it.

@@ -44,7 +44,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-pub use checks::{Definition, Input, OptionDoc};
+pub use checks::{Definition, Input, OptionDoc, PssControl, PssLevel, Severity};
 pub use evaluate::MAX_LINES_PER_OBJECT;
 pub use evaluate::{
     Disposition, ExemptedBy, Exemption, Outcome, Violation, evaluate, evaluate_object,

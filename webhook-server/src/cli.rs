@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use podguard_audit::{FailOn, OutputFormat};
+use podguard_audit::{FailOn, OutputTarget};
 use podguard_host::admission::FailureMode;
 
 use crate::server::PolicySource;
@@ -87,9 +87,17 @@ pub(crate) struct AuditCommand {
     /// Runtime settings, YAML or JSON, layered over the module's embedded requirements.
     #[arg(long, env = "PODGUARD_SETTINGS")]
     pub(crate) settings: Option<PathBuf>,
-    /// Report format.
-    #[arg(long, short = 'o', value_enum, default_value = "table")]
-    pub(crate) output: OutputFormat,
+    /// A report: `FORMAT` on stdout, or `FORMAT=FILE`; repeat for several from one run
+    /// (at most one on stdout), e.g. `-o table -o sarif=podguard.sarif -o junit=report.xml`.
+    /// Formats: table, json, sarif, junit, policyreport (wgpolicyk8s.io/v1alpha2),
+    /// openreports (openreports.io/v1alpha1).
+    #[arg(
+        long = "output",
+        short = 'o',
+        value_name = "FORMAT[=FILE]",
+        default_value = "table"
+    )]
+    pub(crate) outputs: Vec<OutputTarget>,
     /// The lowest mode whose findings fail the audit (exit 1): `enforce` counts checks in
     /// enforce and mutate mode, `warn` counts warn-mode checks too, `never` none.
     #[arg(long, value_enum, default_value = "enforce")]

@@ -37,7 +37,7 @@ pub(crate) fn audit_options(cmd: AuditCommand) -> AuditOptions {
         namespace: cmd.namespace,
         policy: cmd.policy,
         settings: cmd.settings,
-        output: cmd.output,
+        outputs: cmd.outputs,
         fail_on: cmd.fail_on,
         show_fix: cmd.show_fix,
         fix: cmd.fix,

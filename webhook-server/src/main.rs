@@ -24,7 +24,11 @@ fn main() -> ExitCode {
 
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PODGUARD_LOG")
-        .unwrap_or_else(|_| "info,cranelift=warn,wasmtime=warn,hyper=warn,rustls=warn".into());
+        // The cluster client's own error lines repeat what audit reports in its words.
+        .unwrap_or_else(|_| {
+            "info,cranelift=warn,wasmtime=warn,hyper=warn,rustls=warn,kube_client=off,kube=off"
+                .into()
+        });
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,

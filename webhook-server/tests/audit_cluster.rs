@@ -38,6 +38,8 @@ struct State {
     forbidden: Vec<String>,
     /// PolicyReports that exist before the run: (namespace, name).
     existing_reports: Vec<(String, String)>,
+    /// Whether the OpenReports CRDs are installed (`openreports.io/v1alpha1` is served).
+    openreports: bool,
 }
 
 struct FakeApi {
@@ -166,8 +168,22 @@ fn answer(state: &Mutex<State>, request: &Recorded) -> (StatusCode, Value) {
         );
     };
     let rest: Vec<&str> = rest.iter().map(String::as_str).collect();
+    let openreports = state.lock().unwrap().openreports;
     match (request.method.as_str(), rest.as_slice()) {
-        ("GET", [plural]) if group_version == "wgpolicyk8s.io/v1alpha2" => {
+        ("GET", []) if group_version == "openreports.io/v1alpha1" && openreports => (
+            StatusCode::OK,
+            json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
+            "resources": [
+                {"name": "clusterreports", "singularName": "clusterreport", "namespaced": false,
+                 "kind": "ClusterReport", "verbs": ["delete", "get", "list", "patch", "create", "update", "watch"]},
+                {"name": "reports", "singularName": "report", "namespaced": true,
+                 "kind": "Report", "verbs": ["delete", "get", "list", "patch", "create", "update", "watch"]},
+            ]}),
+        ),
+        ("GET", [plural])
+            if group_version == "wgpolicyk8s.io/v1alpha2"
+                || (group_version == "openreports.io/v1alpha1" && openreports) =>
+        {
             let reports: Vec<Value> = state
                 .lock()
                 .unwrap()
@@ -571,12 +587,14 @@ fn kubeconfig_resolution_follows_kubeconfig_and_context() {
     )
     .expect_code(1)
     .stdout_has("Deployment shop/web");
-    // The current context: every list fails, each says what to check, and the audit is
-    // incomplete.
-    audit_cluster(&["--cluster"], vec![("KUBECONFIG", kubeconfig.to_owned())])
-        .expect_code(2)
-        .stderr_has("cannot list deployments (apps/v1) in all namespaces")
-        .stderr_has("check that the API server is reachable from here");
+    // The current context: the server cannot be reached, which is said once, in one line,
+    // with what to check; the audit is incomplete.
+    let run = audit_cluster(&["--cluster"], vec![("KUBECONFIG", kubeconfig.to_owned())]);
+    run.expect_code(2)
+        .stderr_has("cannot reach the API server: ")
+        .stderr_has("check that it is reachable from here (kubectl cluster-info)");
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(!run.stdout.contains("cannot reach"), "{}", run.stdout);
     // A context that does not exist.
     audit_cluster(
         &["--cluster", "--kubeconfig", kubeconfig, "--context", "nope"],
@@ -717,6 +735,60 @@ fn write_reports_applies_policy_reports_with_one_field_manager() {
     assert_eq!(
         deletes,
         ["/apis/wgpolicyk8s.io/v1alpha2/namespaces/gone/policyreports/podguard-audit"]
+    );
+}
+
+/// A cluster with the OpenReports CRDs gets `openreports.io/v1alpha1` Reports, as Kyverno
+/// and Kubewarden write them there.
+#[test]
+fn write_reports_uses_openreports_when_the_cluster_serves_it() {
+    let api = FakeApi::start();
+    {
+        let mut state = api.state.lock().unwrap();
+        state.openreports = true;
+        state.existing_reports = vec![("gone".to_owned(), "podguard-audit".to_owned())];
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = api.kubeconfig(dir.path(), "test", TOKEN);
+    audit_cluster(
+        &[
+            "--cluster",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--write-reports",
+        ],
+        Vec::new(),
+    )
+    .expect_code(1)
+    .stdout_has("openreports.io/v1alpha1 report objects");
+
+    let requests = api.requests();
+    let patches: Vec<&Recorded> = requests.iter().filter(|r| r.method == "PATCH").collect();
+    let paths: Vec<&str> = patches.iter().map(|r| r.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/apis/openreports.io/v1alpha1/namespaces/kube-system/reports/podguard-audit",
+            "/apis/openreports.io/v1alpha1/namespaces/monitoring/reports/podguard-audit",
+            "/apis/openreports.io/v1alpha1/namespaces/ops/reports/podguard-audit",
+            "/apis/openreports.io/v1alpha1/namespaces/shop/reports/podguard-audit",
+            "/apis/openreports.io/v1alpha1/clusterreports/podguard-audit",
+        ]
+    );
+    let shop: Value = serde_json::from_slice(&patches[3].body).unwrap();
+    assert_eq!(shop["apiVersion"], "openreports.io/v1alpha1");
+    assert_eq!(shop["kind"], "Report");
+    assert_eq!(shop["source"], "podguard");
+    let cluster: Value = serde_json::from_slice(&patches[4].body).unwrap();
+    assert_eq!(cluster["kind"], "ClusterReport");
+    let deletes: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.method == "DELETE")
+        .map(|r| r.path.as_str())
+        .collect();
+    assert_eq!(
+        deletes,
+        ["/apis/openreports.io/v1alpha1/namespaces/gone/reports/podguard-audit"]
     );
 }
 

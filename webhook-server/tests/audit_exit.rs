@@ -71,7 +71,7 @@ fn usage_errors_exit_2_and_say_what_to_do() {
         .stderr_has("--show-fix prints fixes in the table or json report");
     audit(&[COMPLIANT, "-o", "xml"])
         .expect_code(2)
-        .stderr_has("possible values");
+        .stderr_has("\"xml\" is not a report format: write one of table, json, sarif");
     let dir = tempfile::tempdir().unwrap();
     let settings = dir.path().join("bad.yaml");
     std::fs::write(

@@ -38,9 +38,21 @@ fn directories_are_walked_recursively_for_yaml_yml_and_json() {
     let names: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
     // In file name order, depth first: app.yaml, nested/job.yml, pod.json; the hidden
     // directory and notes.txt are not read.
+    // The ReplicaSet that owns web-7d4b9c8f6-x2x9k is not among the inputs, so the Pod is
+    // judged on its own (after the rest, once every input has been read).
     assert_eq!(
         names,
-        ["Deployment shop/web", "Job shop/migrate", "Pod ops/debug"]
+        [
+            "Deployment shop/web",
+            "Job shop/migrate",
+            "Pod ops/debug",
+            "Pod shop/web-7d4b9c8f6-x2x9k"
+        ]
+    );
+    let owned = find(&list, "Pod shop/web-7d4b9c8f6-x2x9k");
+    assert_eq!(
+        owned["notes"][0],
+        "owned by ReplicaSet/web-7d4b9c8f6, which is not among the inputs: judged on its own"
     );
     let web = find(&list, "Deployment shop/web");
     assert_eq!(
@@ -65,9 +77,90 @@ fn directories_are_walked_recursively_for_yaml_yml_and_json() {
     let skipped = &report["summary"]["skipped"];
     assert_eq!(skipped["not a workload"]["ConfigMap"], 1);
     assert_eq!(skipped["not a workload"]["Service"], 1);
+    assert!(
+        skipped
+            .get("owned by a controller (judged through it)")
+            .is_none()
+    );
+}
+
+/// `kubectl get pods -A -o yaml | podguard audit -`: every Pod is owned by a ReplicaSet
+/// that is not in the input, so every Pod is judged; none passes unexamined.
+#[test]
+fn owned_pods_without_their_controller_in_the_input_are_judged() {
+    let pod = |name: &str, owner: &str| {
+        format!(
+            "- apiVersion: v1
+  kind: Pod
+  metadata:
+    name: {name}
+    namespace: shop
+    ownerReferences:
+    - {{apiVersion: apps/v1, kind: ReplicaSet, name: {owner}, uid: 0b5f7a0e-2c1e-4a8e-9a4e-6a3f1f4b2c11, controller: true}}
+  spec:
+    containers:
+    - name: app
+      image: registry.example.com/shop/app:1.0.0
+"
+        )
+    };
+    let dump = format!(
+        "apiVersion: v1\nkind: List\nitems:\n{}{}",
+        pod("web-7d4b9c8f6-x2x9k", "web-7d4b9c8f6"),
+        pod("api-5c6d7e8f9-q1w2e", "api-5c6d7e8f9")
+    );
+    let run = audit_stdin(&["-", "-o", "json"], dump.as_bytes());
+    run.expect_code(1);
+    let report = run.json();
+    let list = workloads(&report);
+    assert_eq!(list.len(), 2, "{report}");
+    for (name, entry) in &list {
+        assert_eq!(entry["status"], "fail", "{name}: {entry}");
+        assert!(
+            entry["notes"][0]
+                .as_str()
+                .unwrap()
+                .contains("which is not among the inputs: judged on its own"),
+            "{entry}"
+        );
+    }
+    assert!(
+        report["summary"]["skipped"]
+            .get("owned by a controller (judged through it)")
+            .is_none(),
+        "{report}"
+    );
+
+    // With the ReplicaSet in the input too, its Pod is judged through it.
+    let replicaset = "---
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata: {name: web-7d4b9c8f6, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: registry.example.com/shop/app:1.0.0
+";
+    let run = audit_stdin(
+        &["-", "-o", "json"],
+        format!("{dump}{replicaset}").as_bytes(),
+    );
+    let report = run.json();
+    let names: Vec<String> = workloads(&report).into_iter().map(|(n, _)| n).collect();
     assert_eq!(
-        skipped["owned by a controller (judged through it)"]["Pod"], 1,
-        "a Pod its ReplicaSet owns is judged through the Deployment"
+        names,
+        [
+            "ReplicaSet shop/web-7d4b9c8f6",
+            "Pod shop/api-5c6d7e8f9-q1w2e"
+        ]
+    );
+    assert_eq!(
+        report["summary"]["skipped"]["owned by a controller (judged through it)"]["Pod"],
+        1
     );
 }
 
@@ -193,13 +286,72 @@ fn a_broken_document_is_reported_with_its_line_and_the_rest_is_audited() {
     assert_eq!(report["errors"][0]["line"], broken_line);
     assert_eq!(report["summary"]["inputErrors"], 1);
 
-    // The table says so too, and why the exit code is 2.
-    audit(&["tests/audit-fixtures/broken/broken.yaml"])
-        .expect_code(2)
-        .stdout_has(&format!(
+    // With the table, the error is said once (stdout and stderr often share a CI log):
+    // on stderr, and the table counts it and says why the exit code is 2.
+    let run = audit(&["tests/audit-fixtures/broken/broken.yaml"]);
+    run.expect_code(2)
+        .stderr_has(&format!(
             "broken.yaml:{broken_line}: this document is not valid YAML"
         ))
+        .stdout_has("1 input could not be read (listed on stderr)")
         .stdout_has("INCOMPLETE");
+    assert!(!run.stdout.contains("not valid YAML"), "{}", run.stdout);
+    assert_eq!(
+        run.stderr.matches("not valid YAML").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+}
+
+/// A Helm chart or a Kustomize directory is not a folder of manifests: one line says
+/// what to run instead, and its templates are not parsed.
+#[test]
+fn helm_charts_and_kustomize_directories_say_what_to_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let chart = root.join("charts/web");
+    std::fs::create_dir_all(chart.join("templates")).unwrap();
+    std::fs::write(
+        chart.join("Chart.yaml"),
+        "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        chart.join("templates/deployment.yaml"),
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {{ include \"web.fullname\" . }}\nspec:\n  {{- with .Values.replicas }}\n  replicas: {{ . }}\n  {{- end }}\n",
+    )
+    .unwrap();
+    let base = root.join("kustomize/base");
+    std::fs::create_dir_all(&base).unwrap();
+    std::fs::write(base.join("kustomization.yaml"), "resources: [pod.yaml]\n").unwrap();
+    std::fs::copy(fixture("manifests/app.yaml"), base.join("pod.yaml")).unwrap();
+    std::fs::create_dir_all(root.join("plain")).unwrap();
+    std::fs::copy(fixture("manifests/pod.json"), root.join("plain/pod.json")).unwrap();
+
+    let run = audit(&[root.to_str().unwrap(), "-o", "json"]);
+    run.expect_code(2)
+        .stderr_has(&format!(
+            "{}: it is a Helm chart (it holds Chart.yaml)",
+            chart.display()
+        ))
+        .stderr_has(&format!(
+            "run `helm template {} | podguard audit -`",
+            chart.display()
+        ))
+        .stderr_has(&format!(
+            "run `kubectl kustomize {} | podguard audit -`",
+            base.display()
+        ));
+    assert_eq!(
+        run.stderr.lines().count(),
+        2,
+        "one line each: {}",
+        run.stderr
+    );
+    // The plain manifests beside them are audited.
+    let names: Vec<String> = workloads(&run.json()).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["Pod ops/debug"]);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use audit_support::{audit, fixture};
 use quick_xml::events::Event;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 // ---------------------------------------------------------------- schema checking
 
@@ -334,9 +334,28 @@ fn sarif_schema() -> Vec<Definition> {
 
 /// The parts of the `wgpolicyk8s.io` v1alpha2 PolicyReport and ClusterPolicyReport CRDs
 /// (kubernetes-sigs/wg-policy-prototypes, policy-report/crd/v1alpha2) podguard writes.
-fn policy_report_schema() -> Vec<Definition> {
+/// The report CRDs' schemas: `wgpolicyk8s.io/v1alpha2` (kubernetes-sigs/wg-policy-prototypes)
+/// and `openreports.io/v1alpha1` (openreports/reports-api), which differs only in its kinds
+/// and a report-level `source`.
+fn policy_report_schema(openreports: bool) -> Vec<Definition> {
     use Shape::*;
-    vec![
+    let report = if openreports {
+        Definition {
+            name: "report",
+            required: &[],
+            any_of: &[],
+            properties: &[
+                ("apiVersion", Enum(&["openreports.io/v1alpha1"])),
+                ("kind", Enum(&["Report", "ClusterReport"])),
+                ("metadata", Object("metadata")),
+                ("source", Str),
+                ("results", Array("result")),
+                ("scope", Object("objectReference")),
+                ("summary", Object("summary")),
+            ],
+            closed: true,
+        }
+    } else {
         Definition {
             name: "report",
             required: &[],
@@ -350,7 +369,10 @@ fn policy_report_schema() -> Vec<Definition> {
                 ("summary", Object("summary")),
             ],
             closed: true,
-        },
+        }
+    };
+    vec![
+        report,
         Definition {
             name: "metadata",
             required: &["name"],
@@ -468,8 +490,9 @@ fn table_groups_by_workload_and_sums_up_by_check_and_namespace() {
         .find(|l| l.starts_with("shop "))
         .expect("a shop row");
     let numbers: Vec<&str> = shop.split_whitespace().collect();
-    assert_eq!(&numbers[1..3], ["5", "4"], "{shop}");
-    assert!(out.contains("Skipped 3 objects"), "{out}");
+    // The Pod whose ReplicaSet is not among the inputs is judged too.
+    assert_eq!(&numbers[1..3], ["6", "5"], "{shop}");
+    assert!(out.contains("Skipped 2 objects"), "{out}");
     // No colour when stdout is not a terminal, and none asked for.
     assert!(!out.contains('\x1b'));
 }
@@ -503,7 +526,7 @@ fn json_report_lists_every_workload_with_its_status() {
         .collect();
     assert_eq!(statuses["api"], "pass");
     assert_eq!(statuses["web"], "fail");
-    assert_eq!(report["summary"]["workloads"], 6);
+    assert_eq!(report["summary"]["workloads"], 7);
     assert_eq!(report["summary"]["compliant"], 1);
     assert_eq!(report["summary"]["exitCode"], 2);
     assert_eq!(
@@ -549,6 +572,41 @@ fn sarif_meets_the_schema_and_points_at_lines() {
         health["defaultConfiguration"]["enabled"], false,
         "health-probes is off"
     );
+    // GitHub code scanning ranks rules by security-severity (text, 0.1 to 10).
+    let rule = |id: &str| rules.iter().find(|r| r["id"] == id).unwrap();
+    for (id, severity, tags) in [
+        (
+            "no-privileged",
+            "9.5",
+            vec!["kubernetes", "security", "pss-baseline"],
+        ),
+        (
+            "run-as-non-root",
+            "8.0",
+            vec!["kubernetes", "security", "pss-restricted"],
+        ),
+        (
+            "volume-types",
+            "3.0",
+            vec!["kubernetes", "security", "pss-restricted"],
+        ),
+        ("health-probes", "1.0", vec!["kubernetes"]),
+    ] {
+        assert_eq!(
+            rule(id)["properties"]["security-severity"],
+            severity,
+            "{id}"
+        );
+        assert_eq!(rule(id)["properties"]["tags"], json!(tags), "{id}");
+    }
+    for rule in rules {
+        let score: f64 = rule["properties"]["security-severity"]
+            .as_str()
+            .expect("a number written as text")
+            .parse()
+            .unwrap();
+        assert!((0.1..=10.0).contains(&score), "{rule}");
+    }
 
     let results = run["results"].as_array().unwrap();
     for result in results {
@@ -635,9 +693,9 @@ fn junit_parses_with_a_case_per_workload_and_check() {
     );
     assert_eq!(suites, 5, "one suite per file");
     assert_eq!(errors, 1, "the broken document");
-    // 6 workloads, one case per check that is on by default, and one for the broken
+    // 7 workloads, one case per check that is on by default, and one for the broken
     // document.
-    assert_eq!(cases, 6 * checks_on_by_default() + 1);
+    assert_eq!(cases, 7 * checks_on_by_default() + 1);
     assert!(case_names.contains(&(
         "Deployment shop/web".to_owned(),
         "run-as-non-root".to_owned()
@@ -657,12 +715,12 @@ fn checks_on_by_default() -> usize {
         .count()
 }
 
-#[test]
-fn policy_reports_meet_the_crd_schema() {
-    let run = report("policyreport");
+/// The reports `format` prints, each checked against its CRD's schema.
+fn reports_checked_against_their_crd(format: &str) -> Vec<Value> {
+    let run = report(format);
     let documents: Vec<Value> =
         serde_saphyr::from_multiple(&run.stdout).expect("a YAML stream kubectl can apply");
-    let schema = policy_report_schema();
+    let schema = policy_report_schema(format == "openreports");
     let mut errors = Vec::new();
     for (i, document) in documents.iter().enumerate() {
         check(
@@ -675,9 +733,15 @@ fn policy_reports_meet_the_crd_schema() {
     }
     assert!(
         errors.is_empty(),
-        "PolicyReport schema violations:\n{}",
+        "{format} schema violations:\n{}",
         errors.join("\n")
     );
+    documents
+}
+
+#[test]
+fn policy_reports_meet_the_crd_schema() {
+    let documents = reports_checked_against_their_crd("policyreport");
 
     let kinds: Vec<(&str, Option<&str>)> = documents
         .iter()
@@ -726,4 +790,74 @@ fn policy_reports_meet_the_crd_schema() {
     let cluster = &documents[2];
     assert_eq!(cluster["results"][1]["resources"][0]["kind"], "Namespace");
     assert_eq!(cluster["results"][1]["result"], "fail");
+}
+
+/// `-o openreports`: the same reports as `openreports.io/v1alpha1` `Report`s and a
+/// `ClusterReport`, each naming its source.
+#[test]
+fn openreports_meet_their_crd_schema() {
+    let documents = reports_checked_against_their_crd("openreports");
+    let kinds: Vec<&str> = documents
+        .iter()
+        .map(|d| d["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["Report", "Report", "ClusterReport"]);
+    assert!(documents.iter().all(|d| d["source"] == "podguard"));
+    let wgpolicy: Vec<Value> = serde_saphyr::from_multiple(&report("policyreport").stdout).unwrap();
+    assert_eq!(
+        documents[1]["results"].as_array().unwrap().len(),
+        wgpolicy[1]["results"].as_array().unwrap().len(),
+        "the same results in either API"
+    );
+}
+
+/// One run, several reports: the table in the log, SARIF and JUnit into files, each the
+/// same as its own run would write.
+#[test]
+fn several_reports_come_from_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let sarif = dir.path().join("podguard.sarif");
+    let junit = dir.path().join("report.xml");
+    let mut args = INPUTS.to_vec();
+    let sarif_arg = format!("sarif={}", sarif.display());
+    let junit_arg = format!("junit={}", junit.display());
+    args.extend(["-o", "table", "-o", &sarif_arg, "-o", &junit_arg]);
+    let run = audit(&args);
+    run.expect_code(2);
+    assert_eq!(run.stdout, report("table").stdout, "the table on stdout");
+    let written: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+    let alone: Value = serde_json::from_str(&report("sarif").stdout).unwrap();
+    assert_eq!(
+        written["runs"][0]["results"], alone["runs"][0]["results"],
+        "the SARIF file"
+    );
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert_eq!(
+        xml.matches("<testcase").count(),
+        report("junit").stdout.matches("<testcase").count()
+    );
+
+    for (args, expected) in [
+        (
+            vec!["-o", "table", "-o", "json"],
+            "only one report can go to stdout",
+        ),
+        (
+            vec!["-o", "sarif=same.out", "-o", "junit=same.out"],
+            "two reports name the same file",
+        ),
+        (vec!["-o", "yaml"], "\"yaml\" is not a report format"),
+        (vec!["-o", "sarif="], "sarif= names no file"),
+    ] {
+        let mut all = INPUTS.to_vec();
+        all.extend(args);
+        audit(&all).expect_code(2).stderr_has(expected);
+    }
+    let missing_dir = format!("sarif={}", dir.path().join("no/such/dir.sarif").display());
+    let mut all = INPUTS.to_vec();
+    all.extend(["-o", &missing_dir]);
+    audit(&all)
+        .expect_code(2)
+        .stderr_has("cannot write the report file");
 }

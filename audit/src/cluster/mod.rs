@@ -172,7 +172,9 @@ impl Cluster {
     }
 
     /// Lists every workload kind, page by page, and sends each object as a unit. An error
-    /// on one kind is reported as an input error and the other kinds are still listed.
+    /// on one kind (forbidden, not served) is reported as an input error and the other
+    /// kinds are still listed; one that every kind would meet (the server unreachable,
+    /// the credentials refused) is reported once and ends the listing.
     pub fn read(&self, send: &mut dyn FnMut(UnitBody) -> bool) {
         let namespace = self.options.namespace.as_deref();
         for listed in &LISTED {
@@ -182,13 +184,16 @@ impl Cluster {
             match result {
                 Ok(true) => {}
                 Ok(false) => return,
-                Err(message) => {
+                Err(ListError {
+                    message,
+                    for_every_kind,
+                }) => {
                     let error = InputError {
                         input: self.server.to_string(),
                         line: None,
                         message,
                     };
-                    if !send(UnitBody::Error(error)) {
+                    if !send(UnitBody::Error(error)) || for_every_kind {
                         return;
                     }
                 }
@@ -201,7 +206,7 @@ impl Cluster {
         listed: &Listed,
         namespace: Option<&str>,
         send: &mut dyn FnMut(UnitBody) -> bool,
-    ) -> Result<bool, String> {
+    ) -> Result<bool, ListError> {
         let api_version = listed.api_version();
         let mut token: Option<String> = None;
         loop {
@@ -211,7 +216,10 @@ impl Cluster {
             }
             let request = kube::core::Request::new(listed.path(namespace))
                 .list(&params)
-                .map_err(|e| format!("cannot build the list request: {e}"))?;
+                .map_err(|e| ListError {
+                    message: format!("cannot build the list request: {e}"),
+                    for_every_kind: true,
+                })?;
             let page: Page = self
                 .client
                 .request(request)
@@ -311,7 +319,39 @@ fn prepare(item: Value, api_version: &str, kind: &str) -> Value {
     Value::Object(object)
 }
 
-fn list_error(err: &kube::Error, listed: &Listed, namespace: Option<&str>, paging: bool) -> String {
+/// Why a kind could not be listed, and whether the other kinds would fail the same way.
+struct ListError {
+    message: String,
+    for_every_kind: bool,
+}
+
+fn list_error(
+    err: &kube::Error,
+    listed: &Listed,
+    namespace: Option<&str>,
+    paging: bool,
+) -> ListError {
+    let for_every_kind = !matches!(err, kube::Error::Api(status) if status.code != 401);
+    let message = if for_every_kind && !matches!(err, kube::Error::Api(_)) {
+        format!(
+            "cannot reach the API server: {}; check that it is reachable from here (kubectl cluster-info), or pick another --context",
+            error_chain(err)
+        )
+    } else {
+        list_error_message(err, listed, namespace, paging)
+    };
+    ListError {
+        message,
+        for_every_kind,
+    }
+}
+
+fn list_error_message(
+    err: &kube::Error,
+    listed: &Listed,
+    namespace: Option<&str>,
+    paging: bool,
+) -> String {
     let scope = match namespace {
         Some(ns) => format!("in namespace {ns}"),
         None => "in all namespaces".to_owned(),

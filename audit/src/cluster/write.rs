@@ -1,5 +1,6 @@
-//! `--write-reports`: the PolicyReports applied back to the cluster with server-side
-//! apply, and the ones a run no longer produces deleted.
+//! `--write-reports`: the policy reports applied back to the cluster with server-side
+//! apply, in the API whose CRDs the cluster serves, and the ones a run no longer produces
+//! deleted.
 
 use std::collections::BTreeSet;
 
@@ -8,9 +9,22 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::Value;
 
 use super::{Cluster, ClusterError};
-use crate::report::policyreport::{API_VERSION, MANAGED_BY};
+use crate::report::policyreport::{MANAGED_BY, ReportApi};
 
 impl Cluster {
+    /// The report API to write: OpenReports when the cluster serves it (Kyverno with
+    /// `openreports.enabled`, newer Kubewarden), else `wgpolicyk8s.io`.
+    pub fn report_api(&self) -> ReportApi {
+        let api = ReportApi::OpenReports;
+        let served = self
+            .runtime
+            .block_on(self.client.list_api_group_resources(api.api_version()));
+        match served {
+            Ok(list) if list.resources.iter().any(|r| r.name == api.plural(false)) => api,
+            _ => ReportApi::Wgpolicy,
+        }
+    }
+
     /// Applies `reports` with server-side apply under `field_manager`, then deletes the
     /// reports audit wrote before that this run no longer produces (a namespace that lost
     /// its workloads, a report that needs fewer parts). With `--namespace`, only that
@@ -18,17 +32,21 @@ impl Cluster {
     pub fn write_reports(
         &self,
         reports: &[Value],
+        api: ReportApi,
         field_manager: &str,
     ) -> Result<usize, ClusterError> {
         self.runtime
-            .block_on(self.write_reports_async(reports, field_manager))
+            .block_on(self.write_reports_async(reports, api, field_manager))
     }
 
     async fn write_reports_async(
         &self,
         reports: &[Value],
+        api_kind: ReportApi,
         field_manager: &str,
     ) -> Result<usize, ClusterError> {
+        let cluster_kind = api_kind.kind(true);
+        let namespaced_kind = api_kind.kind(false);
         let only = self.options.namespace.as_deref();
         let params = PatchParams::apply(field_manager).force();
         let mut written: BTreeSet<(String, String)> = BTreeSet::new();
@@ -36,30 +54,27 @@ impl Cluster {
             let kind = report["kind"].as_str().unwrap_or_default();
             let name = report["metadata"]["name"].as_str().unwrap_or_default();
             let namespace = report["metadata"]["namespace"].as_str();
-            let api = match (kind, namespace) {
-                ("ClusterPolicyReport", _) if only.is_some() => continue,
-                ("ClusterPolicyReport", _) => {
-                    Api::<DynamicObject>::all_with(self.client.clone(), &resource(kind))
+            let cluster_wide = kind == cluster_kind;
+            let resource = resource(api_kind, cluster_wide);
+            let api = match (cluster_wide, namespace) {
+                (true, _) if only.is_some() => continue,
+                (true, _) => Api::<DynamicObject>::all_with(self.client.clone(), &resource),
+                (false, Some(ns)) => {
+                    Api::<DynamicObject>::namespaced_with(self.client.clone(), ns, &resource)
                 }
-                (_, Some(ns)) => {
-                    Api::<DynamicObject>::namespaced_with(self.client.clone(), ns, &resource(kind))
-                }
-                (_, None) => continue,
+                (false, None) => continue,
             };
             api.patch(name, &params, &Patch::Apply(report))
                 .await
-                .map_err(|err| write_error(err, kind, namespace, name))?;
+                .map_err(|err| write_error(err, api_kind, kind, namespace, name))?;
             written.insert((namespace.unwrap_or_default().to_owned(), name.to_owned()));
         }
 
         // Reports of ours that this run did not write are stale.
+        let namespaced = resource(api_kind, false);
         let api = match only {
-            Some(ns) => Api::<DynamicObject>::namespaced_with(
-                self.client.clone(),
-                ns,
-                &resource("PolicyReport"),
-            ),
-            None => Api::<DynamicObject>::all_with(self.client.clone(), &resource("PolicyReport")),
+            Some(ns) => Api::<DynamicObject>::namespaced_with(self.client.clone(), ns, &namespaced),
+            None => Api::<DynamicObject>::all_with(self.client.clone(), &namespaced),
         };
         let selector = format!("{}={},podguard.io/report=audit", MANAGED_BY.0, MANAGED_BY.1);
         let mut stale = Vec::new();
@@ -74,7 +89,7 @@ impl Cluster {
             let page = api
                 .list(&params)
                 .await
-                .map_err(|err| write_error(err, "PolicyReport", only, "(list)"))?;
+                .map_err(|err| write_error(err, api_kind, namespaced_kind, only, "(list)"))?;
             for report in &page.items {
                 let namespace = report.metadata.namespace.clone().unwrap_or_default();
                 let name = report.metadata.name.clone().unwrap_or_default();
@@ -88,39 +103,50 @@ impl Cluster {
             }
         }
         for (namespace, name) in &stale {
-            Api::<DynamicObject>::namespaced_with(
-                self.client.clone(),
-                namespace,
-                &resource("PolicyReport"),
-            )
-            .delete(name, &DeleteParams::default())
-            .await
-            .map_err(|err| write_error(err, "PolicyReport", Some(namespace), name))?;
+            Api::<DynamicObject>::namespaced_with(self.client.clone(), namespace, &namespaced)
+                .delete(name, &DeleteParams::default())
+                .await
+                .map_err(|err| {
+                    write_error(err, api_kind, namespaced_kind, Some(namespace), name)
+                })?;
         }
         Ok(written.len())
     }
 }
 
-fn resource(kind: &str) -> ApiResource {
-    let (group, version) = API_VERSION.split_once('/').expect("group/version");
-    let plural = if kind == "ClusterPolicyReport" {
-        "clusterpolicyreports"
-    } else {
-        "policyreports"
-    };
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+fn resource(api: ReportApi, cluster_wide: bool) -> ApiResource {
+    let (group, version) = api.api_version().split_once('/').expect("group/version");
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(group, version, api.kind(cluster_wide)),
+        api.plural(cluster_wide),
+    )
 }
 
-fn write_error(err: kube::Error, kind: &str, namespace: Option<&str>, name: &str) -> ClusterError {
+fn write_error(
+    err: kube::Error,
+    api: ReportApi,
+    kind: &str,
+    namespace: Option<&str>,
+    name: &str,
+) -> ClusterError {
     let target = match namespace {
         Some(ns) => format!("{kind} {ns}/{name}"),
         None => format!("{kind} {name}"),
     };
     let advice = match &err {
         kube::Error::Api(status) if status.code == 404 => format!(
-            ": the API server has no {API_VERSION} {kind}; install the PolicyReport CRDs (Policy Reporter's Helm chart, or kubernetes-sigs/wg-policy-prototypes)"
+            ": the API server has no {} {kind}; install {}",
+            api.api_version(),
+            api.crd_source()
         ),
-        kube::Error::Api(status) if status.code == 403 => ": forbidden; grant get, list, patch and delete on policyreports and clusterpolicyreports (wgpolicyk8s.io) to this user or service account (deploy/audit has the ClusterRole)".to_owned(),
+        kube::Error::Api(status) if status.code == 403 => format!(
+            ": forbidden; grant get, list, patch and delete on {} and {} ({}) to this user or service account (deploy/audit has the ClusterRole)",
+            api.plural(false),
+            api.plural(true),
+            api.api_version()
+                .split_once('/')
+                .map_or("", |(group, _)| group)
+        ),
         _ => String::new(),
     };
     ClusterError::Write {

@@ -32,6 +32,78 @@ pub enum OutputFormat {
     /// `wgpolicyk8s.io/v1alpha2` PolicyReports, for `kubectl apply` and Policy Reporter.
     #[cfg_attr(feature = "clap", value(name = "policyreport"))]
     PolicyReport,
+    /// `openreports.io/v1alpha1` Reports, the successor Kyverno and Kubewarden move to.
+    #[cfg_attr(feature = "clap", value(name = "openreports"))]
+    OpenReports,
+}
+
+impl OutputFormat {
+    /// Every format, as `--output` names them.
+    pub const ALL: [(OutputFormat, &'static str); 6] = [
+        (OutputFormat::Table, "table"),
+        (OutputFormat::Json, "json"),
+        (OutputFormat::Sarif, "sarif"),
+        (OutputFormat::Junit, "junit"),
+        (OutputFormat::PolicyReport, "policyreport"),
+        (OutputFormat::OpenReports, "openreports"),
+    ];
+
+    /// The format as `--output` names it.
+    pub fn as_str(self) -> &'static str {
+        OutputFormat::ALL
+            .iter()
+            .find(|(format, _)| *format == self)
+            .map(|(_, name)| *name)
+            .expect("every format is listed")
+    }
+}
+
+/// One report of a run: its format, and the file it goes to (`None`: stdout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputTarget {
+    /// The format.
+    pub format: OutputFormat,
+    /// The file; `None` (or `-`) is stdout.
+    pub path: Option<std::path::PathBuf>,
+}
+
+impl OutputTarget {
+    /// A report on stdout.
+    pub fn stdout(format: OutputFormat) -> OutputTarget {
+        OutputTarget { format, path: None }
+    }
+}
+
+impl std::str::FromStr for OutputTarget {
+    type Err = String;
+
+    /// `FORMAT` (stdout) or `FORMAT=FILE`, e.g. `sarif=podguard.sarif`.
+    fn from_str(text: &str) -> Result<OutputTarget, String> {
+        let (name, path) = match text.split_once('=') {
+            Some((name, path)) => (name, Some(path)),
+            None => (text, None),
+        };
+        let Some((format, _)) = OutputFormat::ALL.iter().find(|(_, n)| *n == name) else {
+            let names: Vec<&str> = OutputFormat::ALL.iter().map(|(_, n)| *n).collect();
+            return Err(format!(
+                "{name:?} is not a report format: write one of {}, each optionally =FILE (e.g. sarif=podguard.sarif)",
+                names.join(", ")
+            ));
+        };
+        let path = match path {
+            None | Some("-") => None,
+            Some("") => {
+                return Err(format!(
+                    "{name}= names no file: write {name}=FILE, or {name} alone for stdout"
+                ));
+            }
+            Some(path) => Some(std::path::PathBuf::from(path)),
+        };
+        Ok(OutputTarget {
+            format: *format,
+            path,
+        })
+    }
 }
 
 /// A report format.

@@ -1,6 +1,7 @@
-//! `wgpolicyk8s.io/v1alpha2` reports, as Policy Reporter and Kyverno read them: a
-//! `PolicyReport` per namespace with a result per workload and check that is on, and a
-//! `ClusterPolicyReport` with a result per namespace. Printed as YAML for `kubectl apply`,
+//! Policy reports, as Policy Reporter, Kyverno and Kubewarden read them
+//! (`wgpolicyk8s.io/v1alpha2`, or `openreports.io/v1alpha1`): a report per namespace with
+//! a result per workload and check that is on, and a cluster-wide report with a result per
+//! namespace. Printed as YAML for `kubectl apply`,
 //! or applied by `--write-reports`.
 
 use std::collections::BTreeMap;
@@ -15,8 +16,56 @@ use crate::model::{Verdict, WorkloadRef};
 use crate::yaml;
 use podguard_policy::contract::CheckModes;
 
-/// The API group and version.
-pub const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
+/// The report APIs audit writes. Their reports share one shape; OpenReports (which
+/// Kyverno writes when `openreports.enabled`, and Kubewarden is moving to) renames the
+/// kinds and adds the report-level `source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportApi {
+    /// `wgpolicyk8s.io/v1alpha2` `PolicyReport` and `ClusterPolicyReport`.
+    Wgpolicy,
+    /// `openreports.io/v1alpha1` `Report` and `ClusterReport`.
+    OpenReports,
+}
+
+impl ReportApi {
+    /// The API group and version.
+    pub fn api_version(self) -> &'static str {
+        match self {
+            ReportApi::Wgpolicy => "wgpolicyk8s.io/v1alpha2",
+            ReportApi::OpenReports => "openreports.io/v1alpha1",
+        }
+    }
+
+    /// The kind of the namespaced report, or of the cluster-wide one.
+    pub fn kind(self, cluster_wide: bool) -> &'static str {
+        match (self, cluster_wide) {
+            (ReportApi::Wgpolicy, false) => "PolicyReport",
+            (ReportApi::Wgpolicy, true) => "ClusterPolicyReport",
+            (ReportApi::OpenReports, false) => "Report",
+            (ReportApi::OpenReports, true) => "ClusterReport",
+        }
+    }
+
+    /// The resource (plural) of that kind.
+    pub fn plural(self, cluster_wide: bool) -> &'static str {
+        match (self, cluster_wide) {
+            (ReportApi::Wgpolicy, false) => "policyreports",
+            (ReportApi::Wgpolicy, true) => "clusterpolicyreports",
+            (ReportApi::OpenReports, false) => "reports",
+            (ReportApi::OpenReports, true) => "clusterreports",
+        }
+    }
+
+    /// Where its CRDs come from, for an error that says to install them.
+    pub fn crd_source(self) -> &'static str {
+        match self {
+            ReportApi::Wgpolicy => {
+                "the PolicyReport CRDs (Policy Reporter's Helm chart, or kubernetes-sigs/wg-policy-prototypes)"
+            }
+            ReportApi::OpenReports => "the OpenReports CRDs (openreports/reports-api)",
+        }
+    }
+}
 /// The name of every report audit writes (with `-2`, `-3`, ... for large namespaces).
 pub const REPORT_NAME: &str = "podguard-audit";
 /// The label selecting the reports audit owns.
@@ -78,16 +127,6 @@ fn resource(workload: &WorkloadRef) -> Value {
         reference["uid"] = json!(uid);
     }
     reference
-}
-
-fn severity(check: CheckId) -> &'static str {
-    match check {
-        CheckId::NoPrivileged | CheckId::RunAsNonRoot | CheckId::DropCapabilities => "high",
-        CheckId::NoPrivilegeEscalation | CheckId::HostNamespaces | CheckId::SeccompProfile => {
-            "medium"
-        }
-        _ => "low",
-    }
 }
 
 impl PolicyReports {
@@ -181,7 +220,7 @@ impl PolicyReports {
                             });
                             result
                         };
-                        result["severity"] = json!(severity(check));
+                        result["severity"] = json!(check.definition().severity.as_str());
                         results.push(result);
                     }
                 }
@@ -207,7 +246,20 @@ impl PolicyReports {
     /// Every report: `PolicyReport`s by namespace (objects that name no namespace go in
     /// one without `metadata.namespace`, which `kubectl apply` puts where they would go),
     /// then the `ClusterPolicyReport`.
-    pub fn build(&self) -> Vec<Value> {
+    pub fn build(&self, api: ReportApi) -> Vec<Value> {
+        let report = |cluster_wide: bool, metadata: Value, summary: Value, results: Value| {
+            let mut report = json!({
+                "apiVersion": api.api_version(),
+                "kind": api.kind(cluster_wide),
+                "metadata": metadata,
+            });
+            if api == ReportApi::OpenReports {
+                report["source"] = json!(POLICY_NAME);
+            }
+            report["summary"] = summary;
+            report["results"] = results;
+            report
+        };
         let mut reports = Vec::new();
         let mut cluster_results = Vec::new();
         for (namespace, results) in &self.namespaces {
@@ -218,13 +270,12 @@ impl PolicyReports {
                 } else {
                     format!("{REPORT_NAME}-{}", index + 1)
                 };
-                reports.push(json!({
-                    "apiVersion": API_VERSION,
-                    "kind": "PolicyReport",
-                    "metadata": Self::metadata(name, namespace_ref),
-                    "summary": Counts::of(chunk).to_json(),
-                    "results": chunk,
-                }));
+                reports.push(report(
+                    false,
+                    Self::metadata(name, namespace_ref),
+                    Counts::of(chunk).to_json(),
+                    json!(chunk),
+                ));
             }
             let counts = Counts::of(results);
             let mut failing_checks: BTreeMap<&str, usize> = BTreeMap::new();
@@ -272,27 +323,28 @@ impl PolicyReports {
             }
             cluster_results.push(result);
         }
-        reports.push(json!({
-            "apiVersion": API_VERSION,
-            "kind": "ClusterPolicyReport",
-            "metadata": Self::metadata(REPORT_NAME.to_owned(), None),
-            "summary": Counts::of(&cluster_results).to_json(),
-            "results": cluster_results,
-        }));
+        reports.push(report(
+            true,
+            Self::metadata(REPORT_NAME.to_owned(), None),
+            Counts::of(&cluster_results).to_json(),
+            json!(cluster_results),
+        ));
         reports
     }
 }
 
-/// `--output policyreport`: the reports as a YAML stream.
+/// `--output policyreport` and `--output openreports`: the reports as a YAML stream.
 pub struct PolicyReportOutput {
     reports: PolicyReports,
+    api: ReportApi,
 }
 
 impl PolicyReportOutput {
-    /// Prints the reports at the end.
-    pub fn new(modes: CheckModes) -> PolicyReportOutput {
+    /// Prints the reports of `api` at the end.
+    pub fn new(modes: CheckModes, api: ReportApi) -> PolicyReportOutput {
         PolicyReportOutput {
             reports: PolicyReports::new(modes),
+            api,
         }
     }
 }
@@ -304,7 +356,7 @@ impl Report for PolicyReportOutput {
     }
 
     fn finish(&mut self, out: &mut dyn Write, _summary: &Summary) -> io::Result<()> {
-        for report in self.reports.build() {
+        for report in self.reports.build(self.api) {
             writeln!(out, "---")?;
             out.write_all(yaml::emit(&report, yaml::Style::default()).as_bytes())?;
         }

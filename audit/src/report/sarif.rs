@@ -5,7 +5,7 @@
 use std::io::{self, Write};
 use std::path::{Component, Path, PathBuf};
 
-use podguard_policy::{CheckId, Mode};
+use podguard_policy::{CheckId, Definition, Mode, PssLevel, Severity};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -188,6 +188,7 @@ pub fn rules(modes: &CheckModes) -> Value {
     CheckId::ALL
         .iter()
         .map(|check| {
+            let definition = check.definition();
             let (enabled, level) = match modes.get(*check) {
                 Mode::Off => (false, "none"),
                 mode => (true, self::level(mode)),
@@ -213,10 +214,44 @@ pub fn rules(modes: &CheckModes) -> Value {
                 },
                 "helpUri": format!("{INFORMATION_URI}#what-it-checks"),
                 "defaultConfiguration": {"enabled": enabled, "level": level},
-                "properties": {"tags": ["kubernetes", "security", "podguard"]},
+                "properties": {
+                    "security-severity": security_severity(definition.severity),
+                    "tags": tags(definition),
+                },
             })
         })
         .collect()
+}
+
+/// GitHub code scanning ranks a rule by this score (as text): 9.0 and above critical,
+/// 7.0 high, 4.0 medium, below that low.
+fn security_severity(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Critical => "9.5",
+        Severity::High => "8.0",
+        Severity::Medium => "5.5",
+        Severity::Low => "3.0",
+        Severity::Info => "1.0",
+    }
+}
+
+/// Tags code-scanning UIs filter by: the area, and the Pod Security Standards level the
+/// check follows.
+fn tags(definition: &Definition) -> Vec<&'static str> {
+    let mut tags = vec!["kubernetes"];
+    if definition.severity > Severity::Info {
+        tags.push("security");
+    }
+    for control in definition.pss {
+        let tag = match control.level {
+            PssLevel::Baseline => "pss-baseline",
+            PssLevel::Restricted => "pss-restricted",
+        };
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    tags
 }
 
 /// Percent-encodes what a URI reference cannot hold literally.

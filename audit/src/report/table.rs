@@ -6,24 +6,22 @@ use std::io::{self, Write};
 use podguard_policy::CheckId;
 
 use super::{Paint, Report, Summary};
-use crate::model::{FailOn, Finding, InputError, Verdict};
+use crate::model::{FailOn, Finding, Verdict};
 
 /// Writes the table report.
 pub struct Table {
     paint: Paint,
-    errors_inline: bool,
     fail_on: FailOn,
     show_fix: bool,
 }
 
 impl Table {
-    /// A table report; `paint` colours it, `show_fix` prints fix proposals, and
-    /// `errors_inline` repeats input errors in the table (they always go to stderr; a
-    /// terminal showing both would show them twice).
-    pub fn new(paint: Paint, fail_on: FailOn, show_fix: bool, errors_inline: bool) -> Table {
+    /// A table report; `paint` colours it, `show_fix` prints fix proposals. Input errors
+    /// go to stderr alone (a CI log that holds both streams shows each once); the table
+    /// counts them.
+    pub fn new(paint: Paint, fail_on: FailOn, show_fix: bool) -> Table {
         Table {
             paint,
-            errors_inline,
             fail_on,
             show_fix,
         }
@@ -125,15 +123,6 @@ impl Report for Table {
                 )?;
             }
         }
-        writeln!(out)?;
-        Ok(())
-    }
-
-    fn input_error(&mut self, out: &mut dyn Write, error: &InputError) -> io::Result<()> {
-        if !self.errors_inline {
-            return Ok(());
-        }
-        writeln!(out, "{}  {error}", self.paint.red("input error"))?;
         writeln!(out)?;
         Ok(())
     }
@@ -279,7 +268,7 @@ impl Report for Table {
                 if summary.failing == 1 { "it" } else { "them" }
             )),
             _ => paint.red(
-                "INCOMPLETE: some inputs could not be read or judged (see above); fix them and run again.",
+                "INCOMPLETE: some inputs could not be read or judged; fix them and run again.",
             ),
         };
         writeln!(out, "{verdict}")?;

@@ -1,7 +1,7 @@
 //! `apparmor-profile`: AppArmor profiles only `RuntimeDefault` or `Localhost`, in the
 //! `appArmorProfile` fields and the older annotations (Pod Security Standards, baseline).
 
-use super::{CheckId, Definition, baseline, Rule, Run};
+use super::{CheckId, Definition, Severity, baseline, Rule, Run};
 use crate::object::{Container, WorkloadKind};
 use crate::settings::Mode;
 use crate::view::{AppArmorView, MAX_SHOWN, Scalar, set};
@@ -13,6 +13,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "`appArmorProfile.type` `RuntimeDefault` or `Localhost`; annotations `container.apparmor.security.beta.kubernetes.io/*` only `runtime/default` or `localhost/*`",
     mutation: None,
     default_mode: Mode::Enforce,
+    severity: Severity::High,
     linux_only: true,
     kinds: &WorkloadKind::ALL,
     pss: &[baseline("appArmorProfile")],

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{CheckId, Definition, baseline, restricted, Input, OptionDoc, Rule, Run};
+use super::{CheckId, Definition, Severity, baseline, restricted, Input, OptionDoc, Rule, Run};
 use crate::object::{Container, Edit, Flag, WorkloadKind};
 use crate::settings::{Mode, Problems, canonical_capability};
 
@@ -14,6 +14,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "every container drops `ALL`; adds only `allowedAdd` (default `NET_BIND_SERVICE`)",
     mutation: Some("adds `ALL` to `capabilities.drop`"),
     default_mode: Mode::Enforce,
+    severity: Severity::High,
     linux_only: true,
     kinds: &WorkloadKind::ALL,
     pss: &[baseline("capabilities_baseline"), restricted("capabilities_restricted")],

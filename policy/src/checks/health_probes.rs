@@ -1,6 +1,6 @@
 //! `health-probes`: liveness and readiness probes on every regular container.
 
-use super::{CheckId, Definition, Rule, Run};
+use super::{CheckId, Definition, Severity, Rule, Run};
 use crate::object::{Container, ContainerKind, WorkloadKind};
 use crate::settings::Mode;
 
@@ -11,6 +11,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "liveness and readiness probes on every regular container",
     mutation: None,
     default_mode: Mode::Off,
+    severity: Severity::Info,
     linux_only: false,
     kinds: &WorkloadKind::ALL,
     pss: &[],

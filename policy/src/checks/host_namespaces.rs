@@ -1,6 +1,6 @@
 //! `host-namespaces`: no `hostNetwork`, `hostPID` or `hostIPC`.
 
-use super::{CheckId, Definition, baseline, Rule, Run};
+use super::{CheckId, Definition, Severity, baseline, Rule, Run};
 use crate::object::{Container, Flag, WorkloadKind};
 use crate::settings::Mode;
 
@@ -11,6 +11,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "no `hostNetwork`, `hostPID`, `hostIPC`",
     mutation: None,
     default_mode: Mode::Enforce,
+    severity: Severity::High,
     linux_only: false,
     kinds: &WorkloadKind::ALL,
     pss: &[baseline("hostNamespaces")],

@@ -1,6 +1,6 @@
 //! `host-path-volumes`: no `hostPath` volumes (Pod Security Standards, baseline).
 
-use super::{CheckId, Definition, baseline, Rule, Run};
+use super::{CheckId, Definition, Severity, baseline, Rule, Run};
 use crate::object::{Container, WorkloadKind};
 use crate::settings::Mode;
 use crate::view::{MAX_SHOWN, Scalar};
@@ -12,6 +12,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "no `hostPath` volume",
     mutation: None,
     default_mode: Mode::Enforce,
+    severity: Severity::Critical,
     linux_only: false,
     kinds: &WorkloadKind::ALL,
     pss: &[baseline("hostPathVolumes")],

@@ -1,6 +1,6 @@
 //! `image-tag-pinned`: no image without a tag or tagged `latest`.
 
-use super::{CheckId, Definition, Rule, Run};
+use super::{CheckId, Definition, Severity, Rule, Run};
 use crate::object::{Container, WorkloadKind};
 use crate::settings::Mode;
 
@@ -11,6 +11,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "images carry a tag other than `latest`, or a digest",
     mutation: None,
     default_mode: Mode::Warn,
+    severity: Severity::Low,
     linux_only: false,
     kinds: &WorkloadKind::ALL,
     pss: &[],

@@ -28,6 +28,8 @@ pub struct Definition {
     pub mutation: Option<&'static str>,
     /// The mode of the built-in baseline.
     pub default_mode: Mode,
+    /// How much a violation weighs, for reports that rank findings (SARIF, PolicyReports).
+    pub severity: Severity,
     /// Whether it is skipped for Windows pods, whose Linux-only fields the API forbids.
     pub linux_only: bool,
     /// The workload kinds it judges by default (the `kinds` option sets them).
@@ -38,6 +40,35 @@ pub struct Definition {
     /// Its options besides `mode`, as the settings form and the requirements document
     /// describe them (defaults come from the options type itself).
     pub options: &'static [OptionDoc],
+}
+
+/// How much a violation weighs: what an attacker gains from it, or for checks that are
+/// not about security, how much operating the workload suffers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// Observability only.
+    Info,
+    /// Defence in depth, or reliability.
+    Low,
+    /// Widens what a compromised container can do.
+    Medium,
+    /// A known path to privilege on the node.
+    High,
+    /// The node itself, as good as handed over.
+    Critical,
+}
+
+impl Severity {
+    /// The name PolicyReports use (`critical`, `high`, `medium`, `low`, `info`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
 }
 
 /// A Pod Security Standards control, as Pod Security Admission's check names it.

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{CheckId, Definition, restricted, Rule, Run};
+use super::{CheckId, Definition, Severity, restricted, Rule, Run};
 use crate::object::{Container, Edit, Flag, WorkloadKind};
 use crate::settings::Mode;
 
@@ -13,6 +13,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "`allowPrivilegeEscalation: false`",
     mutation: Some("sets it"),
     default_mode: Mode::Enforce,
+    severity: Severity::Medium,
     linux_only: true,
     kinds: &WorkloadKind::ALL,
     pss: &[restricted("allowPrivilegeEscalation")],

@@ -1,6 +1,6 @@
 //! `no-privileged`: no container runs privileged.
 
-use super::{CheckId, Definition, baseline, Rule, Run};
+use super::{CheckId, Definition, Severity, baseline, Rule, Run};
 use crate::object::{Container, Flag, WorkloadKind};
 use crate::settings::Mode;
 
@@ -11,6 +11,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "no `privileged: true`",
     mutation: None,
     default_mode: Mode::Enforce,
+    severity: Severity::Critical,
     linux_only: true,
     kinds: &WorkloadKind::ALL,
     pss: &[baseline("privileged")],

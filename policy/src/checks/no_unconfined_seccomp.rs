@@ -1,7 +1,7 @@
 //! `no-unconfined-seccomp`: a seccomp profile, where one is set, is `RuntimeDefault` or
 //! `Localhost` (Pod Security Standards, baseline).
 
-use super::{CheckId, Definition, Rule, Run, baseline};
+use super::{CheckId, Definition, Severity, Rule, Run, baseline};
 use crate::object::{Container, WorkloadKind};
 use crate::settings::Mode;
 use crate::view::{Scalar, SecurityView, set};
@@ -13,6 +13,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "`seccompProfile.type`, where set on the pod or a container, `RuntimeDefault` or `Localhost`",
     mutation: None,
     default_mode: Mode::Enforce,
+    severity: Severity::High,
     linux_only: true,
     kinds: &WorkloadKind::ALL,
     pss: &[baseline("seccompProfile_baseline")],

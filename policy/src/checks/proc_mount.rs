@@ -1,6 +1,6 @@
 //! `proc-mount`: containers keep the default `/proc` mask (Pod Security Standards, baseline).
 
-use super::{CheckId, Definition, baseline, Rule, Run};
+use super::{CheckId, Definition, Severity, baseline, Rule, Run};
 use crate::object::{Container, WorkloadKind};
 use crate::settings::Mode;
 use crate::view::set;
@@ -12,6 +12,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "`procMount` unset or `Default`, any value with `hostUsers: false` (as PSA since 1.35)",
     mutation: None,
     default_mode: Mode::Enforce,
+    severity: Severity::High,
     linux_only: false,
     kinds: &WorkloadKind::ALL,
     pss: &[baseline("procMount")],

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
+use super::{CheckId, Definition, Severity, Input, OptionDoc, Rule, Run};
 use crate::object::{Container, ContainerKind, Edit, WorkloadKind};
 use crate::settings::{Mode, Problems};
 use crate::view::Scalar;
@@ -16,6 +16,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "the pod (a workload's pod template) has `prometheus.io/scrape: \"true\"`, `prometheus.io/port` naming a declared TCP container port by number, and `prometheus.io/path`",
     mutation: Some("the three annotations, the port from a container port named `metrics`/`http-metrics`"),
     default_mode: Mode::Enforce,
+    severity: Severity::Info,
     linux_only: false,
     kinds: WorkloadKind::LONG_RUNNING,
     pss: &[],

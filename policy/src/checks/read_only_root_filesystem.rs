@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{CheckId, Definition, Rule, Run};
+use super::{CheckId, Definition, Severity, Rule, Run};
 use crate::object::{Container, Edit, Flag, WorkloadKind};
 use crate::settings::Mode;
 
@@ -13,6 +13,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "`readOnlyRootFilesystem: true`",
     mutation: Some("sets it"),
     default_mode: Mode::Warn,
+    severity: Severity::Low,
     linux_only: true,
     kinds: &WorkloadKind::ALL,
     pss: &[],

@@ -7,7 +7,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{CheckId, Definition, Input, OptionDoc, Rule, Run};
+use super::{CheckId, Definition, Severity, Input, OptionDoc, Rule, Run};
 use crate::object::{Container, ContainerKind, Edit, WorkloadKind};
 use crate::quantity::{Quantity, ratio_exceeds};
 use crate::settings::{Mode, Problems};
@@ -20,6 +20,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "every container (ephemeral ones excepted) sets `limits.cpu`, `limits.memory`, `requests.cpu`, `requests.memory`; optional maxima and limit/request ratios",
     mutation: Some("missing values from `defaults`"),
     default_mode: Mode::Enforce,
+    severity: Severity::Low,
     linux_only: false,
     kinds: &WorkloadKind::ALL,
     pss: &[],

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{CheckId, Definition, restricted, Input, OptionDoc, Rule, Run};
+use super::{CheckId, Definition, Severity, restricted, Input, OptionDoc, Rule, Run};
 use crate::object::{Container, Edit, WorkloadKind};
 use crate::settings::{Mode, Problems};
 use crate::view::{Scalar, set};
@@ -16,6 +16,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "every container (init and ephemeral too) runs with an effective `runAsNonRoot: true`, never with `runAsUser: 0`",
     mutation: Some("pod `securityContext.runAsNonRoot: true` (and `runAsUser` if `defaultRunAsUser` is set)"),
     default_mode: Mode::Enforce,
+    severity: Severity::High,
     linux_only: false,
     kinds: &WorkloadKind::ALL,
     pss: &[restricted("runAsNonRoot"), restricted("runAsUser")],

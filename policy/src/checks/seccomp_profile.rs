@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use super::{CheckId, Definition, restricted, Rule, Run};
+use super::{CheckId, Definition, Severity, restricted, Rule, Run};
 use crate::object::{Container, WorkloadKind};
 use crate::view::{Scalar, SecurityView, set};
 use crate::settings::Mode;
@@ -14,6 +14,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "effective seccomp `RuntimeDefault` or `Localhost`",
     mutation: Some("pod `seccompProfile: RuntimeDefault`"),
     default_mode: Mode::Warn,
+    severity: Severity::Medium,
     linux_only: true,
     kinds: &WorkloadKind::ALL,
     pss: &[restricted("seccompProfile_restricted")],

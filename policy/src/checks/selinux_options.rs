@@ -1,7 +1,7 @@
 //! `selinux-options`: SELinux options only of the container types, with no user or role
 //! (Pod Security Standards, baseline).
 
-use super::{CheckId, Definition, baseline, Rule, Run};
+use super::{CheckId, Definition, Severity, baseline, Rule, Run};
 use crate::object::{Container, FieldPath, WorkloadKind};
 use crate::settings::Mode;
 use crate::view::{SeLinuxView, set};
@@ -13,6 +13,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "`seLinuxOptions.type` unset or `container_t`, `container_init_t`, `container_kvm_t`, `container_engine_t`; no `user` or `role` (as PSA since 1.31)",
     mutation: None,
     default_mode: Mode::Enforce,
+    severity: Severity::High,
     linux_only: true,
     kinds: &WorkloadKind::ALL,
     pss: &[baseline("seLinuxOptions")],

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{CheckId, Definition, baseline, Input, OptionDoc, Rule, Run};
+use super::{CheckId, Definition, Severity, baseline, Input, OptionDoc, Rule, Run};
 use crate::object::{Container, WorkloadKind};
 use crate::settings::{Mode, Problems};
 use crate::view::{MAX_SHOWN, Scalar};
@@ -15,6 +15,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "`securityContext.sysctls` only from PSA's safe set for `version`",
     mutation: None,
     default_mode: Mode::Enforce,
+    severity: Severity::Medium,
     linux_only: true,
     kinds: &WorkloadKind::ALL,
     pss: &[baseline("sysctls")],

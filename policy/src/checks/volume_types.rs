@@ -1,6 +1,6 @@
 //! `volume-types`: only the volume types the restricted Pod Security Standard allows.
 
-use super::{CheckId, Definition, restricted, Rule, Run};
+use super::{CheckId, Definition, Severity, restricted, Rule, Run};
 use crate::object::{Container, WorkloadKind};
 use crate::settings::Mode;
 use crate::view::{MAX_SHOWN, Scalar, VolumeView};
@@ -12,6 +12,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "every volume a `configMap`, `csi`, `downwardAPI`, `emptyDir`, `ephemeral`, `image`, `persistentVolumeClaim`, `projected` or `secret`",
     mutation: None,
     default_mode: Mode::Warn,
+    severity: Severity::Low,
     linux_only: false,
     kinds: &WorkloadKind::ALL,
     pss: &[restricted("restrictedVolumes")],

@@ -1,7 +1,7 @@
 //! `windows-host-process`: no Windows HostProcess containers (Pod Security Standards,
 //! baseline).
 
-use super::{CheckId, Definition, baseline, Rule, Run};
+use super::{CheckId, Definition, Severity, baseline, Rule, Run};
 use crate::object::{Container, Flag, WorkloadKind};
 use crate::settings::Mode;
 
@@ -12,6 +12,7 @@ pub const DEFINITION: Definition = Definition {
     requires: "no `windowsOptions.hostProcess: true` on the pod or a container",
     mutation: None,
     default_mode: Mode::Enforce,
+    severity: Severity::Critical,
     linux_only: false,
     kinds: &WorkloadKind::ALL,
     pss: &[baseline("windowsHostProcess")],
