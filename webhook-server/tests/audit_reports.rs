@@ -533,7 +533,7 @@ fn json_report_lists_every_workload_with_its_status() {
         report["summary"]["byCheck"]["no-privileged"]["workloads"],
         1
     );
-    assert_eq!(report["summary"]["byNamespace"]["shop"]["workloads"], 5);
+    assert_eq!(report["summary"]["byNamespace"]["shop"]["workloads"], 6);
 }
 
 #[test]
