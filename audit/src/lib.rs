@@ -318,7 +318,7 @@ pub fn run(
     let runtime = Runtime::new(options.host.clone()).map_err(PolicyFileError::from)?;
     let policy = load_policy(
         &runtime,
-        "podguard",
+        &podguard_host::policy_file::module_name(&module_path),
         &module_path,
         options.settings.as_deref(),
     )?;

@@ -376,7 +376,7 @@ async fn a_module_refusing_its_settings_stops_the_server_at_start_up() {
     assert!(
         log.contains("while loading policy refusing")
             && log.contains(
-                "the policy refused its settings: podguard-e2e: settings.secretRef must name a Secret"
+                "policy refusing refused its settings: podguard-e2e: settings.secretRef must name a Secret"
             ),
         "the log should carry the policy's refusal:\n{log}"
     );

@@ -7,13 +7,14 @@
 //!    (what reads files and stdin) yields the very same segments and texts;
 //! 2. a document `transcode` accepts is valid JSON equal to what serde-saphyr reads from
 //!    the same text, and the field lines it records are the ones `LineIndex::build` finds;
-//! 3. what `--fix` writes (`emit`) reads back as the same value, whatever the style.
+//! 3. what `--fix` writes (`emit`) reads back as the same value, whatever the style;
+//! 4. `--fix`'s minimal edits read back as exactly the change, or are declined.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use podguard_audit::yaml::{
-    LineIndex, StreamSplitter, Style, emit, split, transcode_with_lines,
+    LineIndex, StreamSplitter, Style, emit, minimal_edit, split, transcode_with_lines,
 };
 use serde_json::Value;
 
@@ -86,5 +87,30 @@ fuzz_target!(|data: &[u8]| {
             });
             assert_eq!(read, fast, "emit changed the value; it wrote:\n{written}");
         }
+
+        // `--fix`'s minimal edits: a key added to every mapping and an item to every
+        // sequence either reads back as exactly that change or is declined, never a panic
+        // or a wrong file.
+        let mut changed = fast.clone();
+        add_everywhere(&mut changed);
+        if let Some(edited) = minimal_edit(document, &fast, &changed, Style::detect(document)) {
+            let read: Value = serde_saphyr::from_str(&edited)
+                .unwrap_or_else(|err| panic!("minimal_edit wrote YAML that does not parse ({err}):\n{edited}"));
+            assert_eq!(read, changed, "minimal_edit changed something else; it wrote:\n{edited}");
+        }
     }
 });
+
+fn add_everywhere(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.values_mut().for_each(add_everywhere);
+            map.insert("podguard.io/fuzz".to_owned(), serde_json::json!({"added": [1, "two"]}));
+        }
+        Value::Array(items) => {
+            items.iter_mut().for_each(add_everywhere);
+            items.push(serde_json::json!({"added": true}));
+        }
+        _ => {}
+    }
+}

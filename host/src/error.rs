@@ -43,7 +43,7 @@ pub enum HostError {
         source: wasmtime::Error,
     },
     /// The policy's own `validate_settings` refused the settings.
-    #[error("policy {name}: the policy refused its settings: {message}")]
+    #[error("policy {name} refused its settings: {message}")]
     SettingsRefused {
         /// The policy's name.
         name: String,

@@ -74,6 +74,15 @@ pub fn read_settings(path: Option<&Path>) -> Result<String, PolicyFileError> {
     Ok(value.to_string())
 }
 
+/// How a module loaded from `path` alone (no policy name given) is named in messages:
+/// its file name, as the person who passed it wrote it.
+pub fn module_name(path: &Path) -> String {
+    path.file_name()
+        .unwrap_or(path.as_os_str())
+        .to_string_lossy()
+        .into_owned()
+}
+
 /// A module loaded, its settings validated by the module itself.
 pub struct LoadedPolicy {
     /// The module, ready to call.

@@ -285,9 +285,10 @@ pub(crate) enum LogFormat {
 pub(crate) struct AnnotateCommand {
     /// The module to annotate.
     pub(crate) module: PathBuf,
-    /// Kubewarden `metadata.yml`.
-    #[arg(long, short = 'm', default_value = "policy/metadata.yml")]
-    pub(crate) metadata: PathBuf,
+    /// Kubewarden `metadata.yml` (default: the policy/metadata.yml this binary was built
+    /// with).
+    #[arg(long, short = 'm')]
+    pub(crate) metadata: Option<PathBuf>,
     /// Markdown written into the `io.kubewarden.policy.usage` annotation.
     #[arg(long, short = 'u')]
     pub(crate) usage: Option<PathBuf>,
@@ -309,13 +310,15 @@ pub(crate) struct InspectCommand {
 /// `podguard artifacthub`.
 #[derive(Debug, Args)]
 pub(crate) struct ArtifacthubCommand {
-    /// Kubewarden `metadata.yml`.
-    #[arg(long, short = 'm', default_value = "policy/metadata.yml")]
-    pub(crate) metadata: PathBuf,
-    /// The settings form shown by ArtifactHub and Rancher.
-    #[arg(long, short = 'q', default_value = "policy/questions-ui.yml")]
-    pub(crate) questions: PathBuf,
-    /// Where to write the listing; an existing file keeps its createdAt.
+    /// Kubewarden `metadata.yml` (default: the policy/metadata.yml this binary was built
+    /// with).
+    #[arg(long, short = 'm')]
+    pub(crate) metadata: Option<PathBuf>,
+    /// The settings form shown by ArtifactHub and Rancher (default: the
+    /// policy/questions-ui.yml this binary was built with).
+    #[arg(long, short = 'q')]
+    pub(crate) questions: Option<PathBuf>,
+    /// Where to write the listing (`-`: stdout); an existing file keeps its createdAt.
     #[arg(long, short = 'o', default_value = "artifacthub-pkg.yml")]
     pub(crate) output: PathBuf,
 }
@@ -374,6 +377,12 @@ pub(crate) struct GenCertsCommand {
     /// for trying mutual TLS.
     #[arg(long)]
     pub(crate) client: bool,
+    /// Days the certificates are valid, from now.
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub(crate) days: u32,
+    /// Replace certificates and keys that already exist in --out.
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 /// Limits of the Wasm host, shared by every subcommand that runs a module.
@@ -385,27 +394,52 @@ pub(crate) struct HostArgs {
     /// Memory cap per policy instance, in MiB.
     #[arg(long, env = "PODGUARD_MEMORY_LIMIT_MIB", default_value_t = 64)]
     pub(crate) memory_limit_mib: usize,
-    /// Directory for precompiled modules (keyed by module digest and engine version).
+    /// Directory for precompiled modules (keyed by module digest and engine version);
+    /// `eval` and `audit` default to `$XDG_CACHE_HOME/podguard` (else `~/.cache/podguard`).
     #[arg(long, env = "PODGUARD_CACHE_DIR")]
     pub(crate) cache_dir: Option<PathBuf>,
 }
 
-/// Parses `250ms`, `2s`, `1m`, or a bare number of seconds.
+/// Parses a duration as Kubernetes and Go write them: `250ms`, `2s`, `1m30s`, `1h`,
+/// `1.5m`, or a bare number of seconds.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let (number, unit) = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .map_or((text, "s"), |i| text.split_at(i));
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration; write e.g. 250ms, 2s or 1m"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("{text:?} has an unknown unit; use ms, s or m")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|_| format!("{text:?} is not a usable duration"))
+    let invalid = || format!("{text:?} is not a duration; write e.g. 250ms, 2s, 1m30s or 1h");
+    if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
+        let seconds: f64 = text.parse().map_err(|_| invalid())?;
+        return Duration::try_from_secs_f64(seconds).map_err(|_| invalid());
+    }
+    if text.is_empty() {
+        return Err(invalid());
+    }
+    let mut rest = text;
+    let mut total = 0.0;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(invalid)?;
+        let value: f64 = rest[..digits].parse().map_err(|_| invalid())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            unit => {
+                return Err(format!(
+                    "{text:?} has an unknown unit {unit:?}; use h, m, s, ms, us or ns"
+                ));
+            }
+        };
+        total += value * scale;
+        rest = &rest[unit_len..];
+    }
+    Duration::try_from_secs_f64(total).map_err(|_| invalid())
 }
 
 /// The command-line reference (docs/cli.md): every command's full help, as `--help`
@@ -469,5 +503,33 @@ mod tests {
             current.lines().nth(line),
             expected.lines().nth(line)
         );
+    }
+
+    #[test]
+    fn durations_are_read_as_kubernetes_and_go_write_them() {
+        use std::time::Duration;
+        for (text, expected) in [
+            ("2", Duration::from_secs(2)),
+            ("0.5", Duration::from_millis(500)),
+            ("250ms", Duration::from_millis(250)),
+            ("2s", Duration::from_secs(2)),
+            ("1m30s", Duration::from_secs(90)),
+            ("1h", Duration::from_secs(3600)),
+            ("1.5m", Duration::from_secs(90)),
+            ("1h2m3s4ms", Duration::from_millis(3_723_004)),
+            ("10us", Duration::from_micros(10)),
+        ] {
+            assert_eq!(super::parse_duration(text), Ok(expected), "{text}");
+        }
+        for (text, error) in [
+            ("", "is not a duration"),
+            ("s", "is not a duration"),
+            ("1d", "unknown unit \"d\""),
+            ("1m30", "is not a duration"),
+            ("-1s", "is not a duration"),
+        ] {
+            let message = super::parse_duration(text).unwrap_err();
+            assert!(message.contains(error), "{text}: {message}");
+        }
     }
 }

@@ -23,6 +23,31 @@ pub(crate) fn host_config(args: &HostArgs) -> HostConfig {
     }
 }
 
+/// The host of a one-shot command (`eval`, `audit`): as [`host_config`], but compiled
+/// modules are cached by default in the user's cache directory (`$XDG_CACHE_HOME/podguard`,
+/// else `~/.cache/podguard`), as kwctl caches, so a second run does not compile the module
+/// again. A default directory that cannot be created is not used; `--cache-dir` is always
+/// used, and says so when it cannot be.
+pub(crate) fn command_host_config(args: &HostArgs) -> HostConfig {
+    let mut config = host_config(args);
+    if config.cache_dir.is_none() {
+        config.cache_dir = default_cache_dir().filter(|dir| std::fs::create_dir_all(dir).is_ok());
+    }
+    config
+}
+
+fn default_cache_dir() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|dir| !dir.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|dir| !dir.is_empty())
+                .map(|home| std::path::PathBuf::from(home).join(".cache"))
+        })?;
+    Some(base.join("podguard"))
+}
+
 /// What `podguard audit` runs.
 pub(crate) fn audit_options(cmd: AuditCommand) -> AuditOptions {
     let stdout_terminal = std::io::stdout().is_terminal();
@@ -53,7 +78,7 @@ pub(crate) fn audit_options(cmd: AuditCommand) -> AuditOptions {
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         max_input_bytes: cmd.max_input_bytes,
-        host: host_config(&cmd.host),
+        host: command_host_config(&cmd.host),
     }
 }
 
@@ -105,8 +130,9 @@ pub(crate) fn registry_options(args: &RegistryArgs) -> RegistryOptions {
 /// What `gen-certs` writes.
 pub(crate) fn cert_request(cmd: &GenCertsCommand) -> CertRequest {
     CertRequest {
-        dns_names: cmd.dns_names.clone(),
-        ips: cmd.ips.clone(),
         client: cmd.client,
+        valid_for: std::time::Duration::from_secs(u64::from(cmd.days) * 24 * 3600),
+        overwrite: cmd.force,
+        ..CertRequest::new(cmd.dns_names.clone(), cmd.ips.clone())
     }
 }

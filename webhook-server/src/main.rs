@@ -16,10 +16,27 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let format = match &cli.command {
         Command::Serve(cmd) => cmd.log_format,
-        _ => LogFormat::Text,
+        _ => {
+            // A command whose output is cut short (`podguard inspect | head`) ends quietly,
+            // as other command-line tools do, instead of panicking on the closed pipe. The
+            // server keeps ignoring SIGPIPE: a client going away must not stop it.
+            restore_default_sigpipe();
+            LogFormat::Text
+        }
     };
     init_logging(format);
     commands::run(cli.command)
+}
+
+#[allow(
+    unsafe_code,
+    reason = "libc::signal has no safe wrapper; this is the one call, before any thread starts"
+)]
+fn restore_default_sigpipe() {
+    // SAFETY: called once at start, before any thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }
 
 fn init_logging(format: LogFormat) {
@@ -34,8 +51,10 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
+    // Colour codes only for a terminal: a log file or pipe gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     if json {
         builder.json().flatten_event(true).init();

@@ -330,11 +330,10 @@ impl FakeApi {
         let certs = tempfile::tempdir().unwrap();
         podguard_server::gen_certs::generate(
             certs.path(),
-            &podguard_server::gen_certs::CertRequest {
-                dns_names: vec!["localhost".to_owned()],
-                ips: vec!["127.0.0.1".parse().unwrap()],
-                client: false,
-            },
+            &podguard_server::gen_certs::CertRequest::new(
+                vec!["localhost".to_owned()],
+                vec!["127.0.0.1".parse().unwrap()],
+            ),
         )
         .unwrap();
         let read = |name: &str| std::fs::read(certs.path().join(name)).unwrap();

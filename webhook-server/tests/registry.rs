@@ -96,7 +96,7 @@ fn annotated_module(dir: &Path) -> PathBuf {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let bytes = annotate::annotate(
         policy_module(),
-        &repo.join("policy/metadata.yml"),
+        Some(&repo.join("policy/metadata.yml")),
         Some(&repo.join("README.md")),
     )
     .expect("the module annotates");

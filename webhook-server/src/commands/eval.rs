@@ -6,7 +6,7 @@ use anyhow::Context as _;
 
 use podguard_host::Runtime;
 use podguard_host::admission::{self, Endpoint, FailureMode};
-use podguard_host::policy_file::load_policy;
+use podguard_host::policy_file::{load_policy, module_name};
 
 use crate::cli::EvalCommand;
 
@@ -39,8 +39,18 @@ fn evaluate(args: &EvalCommand, out: &mut dyn std::io::Write) -> anyhow::Result<
             read_capped(file, &path.display().to_string())?
         }
     };
-    let runtime = Runtime::new(crate::config::host_config(&args.host))?;
-    let policy = load_policy(&runtime, "podguard", &args.policy, args.settings.as_deref())?;
+    let source = match args.review.as_deref() {
+        Some(path) if path.as_os_str() != "-" => path.display().to_string(),
+        _ => "stdin".to_owned(),
+    };
+    let body = as_review(body, &source)?;
+    let runtime = Runtime::new(crate::config::command_host_config(&args.host))?;
+    let policy = load_policy(
+        &runtime,
+        &module_name(&args.policy),
+        &args.policy,
+        args.settings.as_deref(),
+    )?;
     let answer = admission::review(
         &policy.module,
         &policy.settings,
@@ -52,6 +62,43 @@ fn evaluate(args: &EvalCommand, out: &mut dyn std::io::Write) -> anyhow::Result<
     serde_json::to_writer_pretty(&mut *out, &answer.review)?;
     writeln!(out)?;
     Ok(answer.allowed)
+}
+
+/// The input as an AdmissionReview: a review is taken as it is; a bare AdmissionRequest
+/// (what Kubewarden policies' test data and `kwctl run --request-path` hold) is wrapped in
+/// one; a plain manifest is refused with the command that judges manifests.
+fn as_review(body: Vec<u8>, source: &str) -> anyhow::Result<Vec<u8>> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        kind: Option<serde_json::Value>,
+        #[serde(rename = "apiVersion")]
+        api_version: Option<String>,
+        uid: Option<serde_json::Value>,
+    }
+    // Anything that does not parse goes on, and the review parser names what is wrong.
+    let Ok(head) = serde_json::from_slice::<Head>(&body) else {
+        return Ok(body);
+    };
+    match (&head.kind, &head.uid) {
+        (Some(serde_json::Value::String(kind)), _) if kind == "AdmissionReview" => Ok(body),
+        // An AdmissionRequest's `kind` is a {group, version, kind} object.
+        (Some(serde_json::Value::Object(_)), Some(_)) => {
+            let mut review =
+                br#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":"#
+                    .to_vec();
+            review.extend_from_slice(&body);
+            review.push(b'}');
+            Ok(review)
+        }
+        (Some(serde_json::Value::String(kind)), _) => anyhow::bail!(
+            "{source} is a {kind} manifest{}, not an AdmissionReview: judge manifests with `podguard audit {}`",
+            head.api_version
+                .map(|v| format!(" ({v})"))
+                .unwrap_or_default(),
+            if source == "stdin" { "-" } else { source }
+        ),
+        _ => Ok(body),
+    }
 }
 
 fn read_capped(reader: impl std::io::Read, name: &str) -> anyhow::Result<Vec<u8>> {

@@ -12,6 +12,7 @@ use crate::cli::Command;
 
 /// Runs `command`; the exit code says how it went.
 pub(crate) fn run(command: Command) -> ExitCode {
+    let serving = matches!(command, Command::Serve(_));
     let result = match command {
         Command::Audit(cmd) => return audit::run(crate::config::audit_options(cmd)),
         Command::Eval(cmd) => return eval::run(&cmd),
@@ -25,8 +26,13 @@ pub(crate) fn run(command: Command) -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
+        // Said once: the server's log is where its operators look (JSON in a cluster);
+        // every other command speaks to the person who ran it.
+        Err(err) if serving => {
             tracing::error!(error = %format!("{err:#}"), "podguard stopped");
+            ExitCode::from(2)
+        }
+        Err(err) => {
             eprintln!("podguard: {err:#}");
             ExitCode::from(2)
         }

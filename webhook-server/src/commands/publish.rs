@@ -8,7 +8,7 @@ use crate::cli::{AnnotateCommand, ArtifacthubCommand, InspectCommand, PullComman
 use crate::config::registry_options;
 
 pub(super) fn annotate(cmd: &AnnotateCommand) -> anyhow::Result<()> {
-    let bytes = annotate::annotate(&cmd.module, &cmd.metadata, cmd.usage.as_deref())?;
+    let bytes = annotate::annotate(&cmd.module, cmd.metadata.as_deref(), cmd.usage.as_deref())?;
     std::fs::write(&cmd.output, &bytes)
         .with_context(|| format!("while writing {}", cmd.output.display()))?;
     println!("{}: {} bytes", cmd.output.display(), bytes.len());
@@ -47,11 +47,17 @@ pub(super) fn pull(cmd: &PullCommand) -> anyhow::Result<()> {
 }
 
 pub(super) fn artifacthub(cmd: &ArtifacthubCommand) -> anyhow::Result<()> {
-    let metadata = Metadata::from_yaml_file(&cmd.metadata)?;
-    let questions_ui = std::fs::read_to_string(&cmd.questions)
-        .with_context(|| format!("while reading {}", cmd.questions.display()))?;
-    let created_at = std::fs::read_to_string(&cmd.output)
-        .ok()
+    let metadata = Metadata::from_file_or_built_in(cmd.metadata.as_deref())?;
+    let questions_ui = match &cmd.questions {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("while reading {}", path.display()))?,
+        None => artifacthub::BUILT_IN_QUESTIONS.to_owned(),
+    };
+    // `-` is stdout, as for every other command that writes a document.
+    let to_stdout = cmd.output.as_os_str() == "-";
+    let created_at = (!to_stdout)
+        .then(|| std::fs::read_to_string(&cmd.output).ok())
+        .flatten()
         .and_then(|existing| artifacthub::existing_created_at(&existing))
         .unwrap_or_else(artifacthub::now_rfc3339);
     let listing = artifacthub::render(&artifacthub::ListingSources {
@@ -59,6 +65,10 @@ pub(super) fn artifacthub(cmd: &ArtifacthubCommand) -> anyhow::Result<()> {
         questions_ui: &questions_ui,
         created_at: &created_at,
     })?;
+    if to_stdout {
+        print!("{listing}");
+        return Ok(());
+    }
     std::fs::write(&cmd.output, listing)
         .with_context(|| format!("while writing {}", cmd.output.display()))?;
     println!("{}", cmd.output.display());

@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 
 use podguard_host::Runtime;
 
+/// `policy/metadata.yml` as this binary was built.
+pub const BUILT_IN_METADATA: &str = include_str!("../../../policy/metadata.yml");
+
 /// The custom section Kubewarden reads policy metadata from.
 pub const METADATA_SECTION: &str = "io.kubewarden.metadata";
 /// The annotation that carries the policy's README.
@@ -92,18 +95,37 @@ impl Metadata {
     pub fn from_yaml_file(path: &Path) -> anyhow::Result<Metadata> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("while reading {}", path.display()))?;
-        let mut document: serde_json::Value = serde_saphyr::from_str(&text)
-            .with_context(|| format!("while parsing {} as YAML", path.display()))?;
+        Metadata::from_yaml(&text, &path.display().to_string())
+    }
+
+    /// Reads metadata YAML; `source` names it in errors.
+    pub fn from_yaml(text: &str, source: &str) -> anyhow::Result<Metadata> {
+        let mut document: serde_json::Value = serde_saphyr::from_str(text)
+            .with_context(|| format!("while parsing {source} as YAML"))?;
         if let Some(map) = document.as_object_mut() {
             map.remove("contextAware");
         }
-        let metadata: Metadata = serde_path_to_error::deserialize(document).map_err(|e| {
-            anyhow::anyhow!("{}: field `{}`: {}", path.display(), e.path(), e.inner())
-        })?;
+        let metadata: Metadata = serde_path_to_error::deserialize(document)
+            .map_err(|e| anyhow::anyhow!("{source}: field `{}`: {}", e.path(), e.inner()))?;
         metadata
             .validate()
-            .with_context(|| format!("{} is not valid policy metadata", path.display()))?;
+            .with_context(|| format!("{source} is not valid policy metadata"))?;
         Ok(metadata)
+    }
+
+    /// The metadata this binary was built with (`policy/metadata.yml`), so `annotate`
+    /// and `artifacthub` work outside a checkout.
+    pub fn built_in() -> Metadata {
+        Metadata::from_yaml(BUILT_IN_METADATA, "the built-in policy/metadata.yml")
+            .expect("policy/metadata.yml is valid (tests/publishing.rs checks it)")
+    }
+
+    /// `path`'s metadata, or the built-in one.
+    pub fn from_file_or_built_in(path: Option<&Path>) -> anyhow::Result<Metadata> {
+        match path {
+            Some(path) => Metadata::from_yaml_file(path),
+            None => Ok(Metadata::built_in()),
+        }
     }
 
     /// The checks kwctl makes before it annotates.
@@ -255,12 +277,12 @@ pub fn read_metadata(module: &[u8]) -> anyhow::Result<Option<Metadata>> {
 /// module itself, the README as usage.
 pub fn annotate(
     module_path: &Path,
-    metadata_path: &Path,
+    metadata_path: Option<&Path>,
     usage: Option<&Path>,
 ) -> anyhow::Result<Vec<u8>> {
     let module = std::fs::read(module_path)
         .with_context(|| format!("while reading {}", module_path.display()))?;
-    let mut metadata = Metadata::from_yaml_file(metadata_path)?;
+    let mut metadata = Metadata::from_file_or_built_in(metadata_path)?;
     let runtime = Runtime::new(Default::default())?;
     let loaded = runtime.load("annotate", &module)?;
     let answer = loaded

@@ -18,6 +18,9 @@ pub struct ListingSources<'a> {
     pub created_at: &'a str,
 }
 
+/// `policy/questions-ui.yml` as this binary was built.
+pub const BUILT_IN_QUESTIONS: &str = include_str!("../../../policy/questions-ui.yml");
+
 /// Writes the listing. The annotations kwctl requires must be present.
 pub fn render(sources: &ListingSources) -> anyhow::Result<String> {
     let metadata = sources.metadata;

@@ -214,9 +214,8 @@ mod tests {
         generate(
             dir,
             &CertRequest {
-                dns_names: vec!["localhost".to_owned()],
-                ips: vec![],
-                client: false,
+                overwrite: true,
+                ..CertRequest::new(vec!["localhost".to_owned()], vec![])
             },
         )
         .unwrap();

@@ -1,0 +1,207 @@
+//! The small things a user trips on, run through the binary from a directory outside the
+//! repository: eval's inputs, broken pipes, errors said once and without colour codes,
+//! gen-certs, and the publishing commands' built-in defaults.
+
+mod audit_support;
+
+use std::process::{Command, Output, Stdio};
+
+use audit_support::{module, repo};
+use serde_json::Value;
+
+/// Runs `podguard ARGS` in `cwd` (a directory outside the repository), `stdin` piped in.
+fn podguard(cwd: &std::path::Path, args: &[&str], stdin: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_podguard"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("PODGUARD_POLICY")
+        .env_remove("PODGUARD_SETTINGS")
+        .env_remove("PODGUARD_LOG")
+        .env_remove("PODGUARD_CACHE_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("podguard starts");
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    child.wait_with_output().expect("podguard finishes")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn eval_takes_a_bare_admission_request_and_sends_manifests_to_audit() {
+    let dir = tempfile::tempdir().unwrap();
+    let review: Value = serde_json::from_slice(
+        &std::fs::read(repo().join("tests/fixtures/pod-noncompliant/review.json")).unwrap(),
+    )
+    .unwrap();
+    let module = module().to_str().unwrap();
+
+    // The AdmissionRequest alone, as `kwctl run --request-path` takes it.
+    let request = serde_json::to_vec(&review["request"]).unwrap();
+    let out = podguard(dir.path(), &["eval", "--policy", module, "-"], &request);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(answer["kind"], "AdmissionReview");
+    assert_eq!(answer["response"]["uid"], review["request"]["uid"]);
+    assert_eq!(answer["response"]["allowed"], false);
+
+    // Compiled once, then read from the user's cache directory, as kwctl does.
+    let cache = dir.path().join("cache");
+    let mut cached = Command::new(env!("CARGO_BIN_EXE_podguard"));
+    cached
+        .args(["eval", "--policy", module, "tests-review.json"])
+        .current_dir(dir.path())
+        .env("XDG_CACHE_HOME", &cache)
+        .env_remove("PODGUARD_CACHE_DIR");
+    std::fs::write(dir.path().join("tests-review.json"), &request).unwrap();
+    assert_eq!(cached.output().unwrap().status.code(), Some(1));
+    let compiled: Vec<_> = std::fs::read_dir(cache.join("podguard"))
+        .expect("the cache directory is made")
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        compiled.len() == 1 && compiled[0].ends_with(".cwasm"),
+        "{compiled:?}"
+    );
+
+    // A manifest is not a review: say which command judges it.
+    let manifest = serde_json::to_vec(&review["request"]["object"]).unwrap();
+    let out = podguard(dir.path(), &["eval", "--policy", module, "-"], &manifest);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        text(&out.stderr).trim_end(),
+        "podguard eval: stdin is a Pod manifest (v1), not an AdmissionReview: judge manifests with `podguard audit -`"
+    );
+
+    // A module that refuses its settings is named once, by its file.
+    let settings = dir.path().join("settings.yaml");
+    std::fs::write(&settings, "checks: {no-such-check: {mode: warn}}\n").unwrap();
+    let out = podguard(
+        dir.path(),
+        &[
+            "eval",
+            "--policy",
+            module,
+            "--settings",
+            settings.to_str().unwrap(),
+            "-",
+        ],
+        &request,
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("podguard eval: policy podguard_policy.wasm refused its settings:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("policy policy"), "{stderr}");
+}
+
+#[test]
+fn output_cut_short_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    // The reader closes the pipe before podguard writes (as `head` does once it has its
+    // lines), so every write meets a closed pipe.
+    let script = format!(
+        "{} inspect {} | {{ exec 0<&-; sleep 1; }}",
+        env!("CARGO_BIN_EXE_podguard"),
+        module().display()
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(!stderr.contains("Broken pipe"), "{stderr}");
+}
+
+#[test]
+fn a_fatal_error_is_said_once_without_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = podguard(dir.path(), &["inspect", "no-such-module.wasm"], b"");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("podguard: "), "{stderr}");
+    assert!(stderr.contains("no-such-module.wasm"), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+}
+
+#[test]
+fn gen_certs_says_what_it_wrote_and_keeps_what_exists() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = podguard(dir.path(), &["gen-certs", "--out", "certs"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for file in ["ca.crt", "ca.key", "tls.crt", "tls.key"] {
+        assert!(
+            stdout.contains(&format!("wrote certs/{file}\n")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("valid until "), "{stdout}");
+    let key = std::fs::read(dir.path().join("certs/tls.key")).unwrap();
+
+    let again = podguard(dir.path(), &["gen-certs", "--out", "certs"], b"");
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("pass --force to replace them"));
+    assert_eq!(
+        std::fs::read(dir.path().join("certs/tls.key")).unwrap(),
+        key
+    );
+
+    let forced = podguard(
+        dir.path(),
+        &["gen-certs", "--out", "certs", "--force", "--days", "30"],
+        b"",
+    );
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+    assert_ne!(
+        std::fs::read(dir.path().join("certs/tls.key")).unwrap(),
+        key
+    );
+}
+
+#[test]
+fn publishing_commands_carry_their_metadata_and_write_to_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = podguard(dir.path(), &["artifacthub", "-o", "-"], b"");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(!dir.path().join("-").exists(), "no file named -");
+    let committed = std::fs::read_to_string(repo().join("artifacthub-pkg.yml")).unwrap();
+    let without_date = |listing: &str| {
+        listing
+            .lines()
+            .filter(|line| !line.starts_with("createdAt:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(without_date(&text(&out.stdout)), without_date(&committed));
+
+    let annotated = dir.path().join("annotated.wasm");
+    let out = podguard(
+        dir.path(),
+        &[
+            "annotate",
+            module().to_str().unwrap(),
+            "-o",
+            annotated.to_str().unwrap(),
+        ],
+        b"",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let inspected = podguard(
+        dir.path(),
+        &["inspect", annotated.to_str().unwrap(), "--json"],
+        b"",
+    );
+    assert!(inspected.status.success(), "{}", text(&inspected.stderr));
+    assert!(text(&inspected.stdout).contains("io.kubewarden.policy.version"));
+}
