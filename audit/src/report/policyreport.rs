@@ -47,6 +47,10 @@ impl ReportApi {
     }
 
     /// The resource (plural) of that kind.
+    #[cfg_attr(
+        not(feature = "cluster"),
+        allow(dead_code, reason = "only --write-reports uses it")
+    )]
     pub fn plural(self, cluster_wide: bool) -> &'static str {
         match (self, cluster_wide) {
             (ReportApi::Wgpolicy, false) => "policyreports",
@@ -57,6 +61,10 @@ impl ReportApi {
     }
 
     /// Where its CRDs come from, for an error that says to install them.
+    #[cfg_attr(
+        not(feature = "cluster"),
+        allow(dead_code, reason = "only --write-reports uses it")
+    )]
     pub fn crd_source(self) -> &'static str {
         match self {
             ReportApi::Wgpolicy => {
