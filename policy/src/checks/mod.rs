@@ -253,9 +253,11 @@ pub fn run(policy: &Policy, pod: &Workload, scope: Scope) -> (Vec<Finding>, Vec<
             c.image()
                 .is_some_and(|image| policy.exempt_images.iter().any(|glob| glob.matches(image)))
         });
+    let kind = pod.counted_kind();
     let mut run = Run {
         policy,
         pod,
+        kind,
         pod_level_edits: scope.pod_edits() && !reaches_exempt,
         pod_judged: scope.pod_checks(),
         findings: Vec::new(),
@@ -265,7 +267,6 @@ pub fn run(policy: &Policy, pod: &Workload, scope: Scope) -> (Vec<Finding>, Vec<
     // Pod Security Admission skips Linux-only fields for Windows pods, and the API server
     // forbids setting them there, so requiring them would reject every Windows pod.
     let windows = pod.is_windows();
-    let kind = pod.counted_kind();
     let applies = |id: CheckId| {
         policy.mode(id) != Mode::Off
             && policy.judges(id, kind)
@@ -302,6 +303,8 @@ pub fn run(policy: &Policy, pod: &Workload, scope: Scope) -> (Vec<Finding>, Vec<
 pub(crate) struct Run<'p, 'v> {
     pub(crate) policy: &'p Policy,
     pub(crate) pod: &'p Workload<'v>,
+    /// The kind the `kinds` settings see (a Job's Pod counts as a Job), read once.
+    pub(crate) kind: WorkloadKind,
     /// Whether fixes may go on the pod's own fields.
     pub(crate) pod_level_edits: bool,
     /// Whether the pod-level rules run (not for ephemeral containers added alone).

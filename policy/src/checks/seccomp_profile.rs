@@ -36,7 +36,7 @@ fn reported_by_baseline(run: &Run, in_container: bool) -> bool {
     let baseline = policy.mode(CheckId::NoUnconfinedSeccomp);
     baseline != Mode::Off
         && (baseline.rejects() || !policy.mode(CheckId::SeccompProfile).rejects())
-        && policy.judges(CheckId::NoUnconfinedSeccomp, run.pod.counted_kind())
+        && policy.judges(CheckId::NoUnconfinedSeccomp, run.kind)
         && (in_container || run.pod_judged)
 }
 
