@@ -11,14 +11,6 @@ pub enum AuditError {
     /// The options ask for something audit cannot do.
     #[error("{0}")]
     Usage(&'static str),
-    /// No module was given and none is built where audit looks.
-    #[error(
-        "no policy module: pass --policy MODULE.wasm, or build the default one with `cargo build --release --target wasm32-wasip1 -p podguard-policy` (looked for {looked})"
-    )]
-    NoModule {
-        /// The paths looked at.
-        looked: String,
-    },
     /// The module or its settings could not be loaded.
     #[error(transparent)]
     Policy(#[from] PolicyFileError),

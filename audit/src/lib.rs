@@ -13,11 +13,11 @@
 //!
 //! ```no_run
 //! use podguard_audit::AuditOptions;
+//! use podguard_host::policy_file::ModuleSource;
 //!
 //! let options = AuditOptions {
 //!     inputs: vec!["deploy/".into()],
-//!     policy: Some("podguard_policy.wasm".into()),
-//!     ..AuditOptions::default()
+//!     ..AuditOptions::new(ModuleSource::File("podguard_policy.wasm".into()))
 //! };
 //! let status = podguard_audit::run(&options, &mut std::io::stdout(), &mut std::io::stderr()).unwrap();
 //! std::process::exit(status.code().into());
@@ -36,13 +36,13 @@ pub mod yaml;
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{IsTerminal as _, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use judge::{FixMode, Judge};
 use model::{InputError, Item, Judged, Unit, UnitBody, Verdict, WorkloadKey};
 use podguard_host::policy_file::PolicyFileError;
-use podguard_host::policy_file::load_policy;
+use podguard_host::policy_file::{ModuleSource, load_policy, read_settings};
 use podguard_host::{HostConfig, Runtime};
 
 pub use error::{AuditError, ModuleAnswerError};
@@ -51,10 +51,6 @@ pub use model::FailOn;
 use report::policyreport::{PolicyReportOutput, PolicyReports, ReportApi};
 pub use report::{OutputFormat, OutputTarget};
 use report::{Paint, Report, Summary};
-
-/// Where `cargo build --release --target wasm32-wasip1 -p podguard-policy` puts the module,
-/// relative to the target directory.
-pub const DEFAULT_MODULE: &str = "wasm32-wasip1/release/podguard_policy.wasm";
 
 /// How many units may be between the reader and the report at once. Bounds memory (and
 /// the reordering buffer) whatever the input size.
@@ -82,8 +78,8 @@ pub struct AuditOptions {
     pub cluster: Option<ClusterOptions>,
     /// Only this namespace (objects in files that name none are taken to be in it).
     pub namespace: Option<String>,
-    /// The policy module; `None` looks for the release build.
-    pub policy: Option<PathBuf>,
+    /// The policy module.
+    pub policy: ModuleSource,
     /// Runtime settings, YAML or JSON.
     pub settings: Option<PathBuf>,
     /// The reports: at most one on stdout, the others into files.
@@ -110,13 +106,15 @@ pub struct AuditOptions {
     pub host: HostConfig,
 }
 
-impl Default for AuditOptions {
-    fn default() -> Self {
+impl AuditOptions {
+    /// An audit of nothing yet with `policy`, every other option at its command-line
+    /// default.
+    pub fn new(policy: ModuleSource) -> Self {
         AuditOptions {
             inputs: Vec::new(),
             cluster: None,
             namespace: None,
-            policy: None,
+            policy,
             settings: None,
             outputs: vec![OutputTarget::stdout(OutputFormat::Table)],
             fail_on: FailOn::Enforce,
@@ -153,29 +151,6 @@ impl AuditStatus {
             AuditStatus::Incomplete => 2,
         }
     }
-}
-
-/// Finds the default policy module: the release build under `./target`, or under the
-/// target directory the running binary was built into.
-pub fn default_module() -> Result<PathBuf, AuditError> {
-    let mut candidates = Vec::new();
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        candidates.push(PathBuf::from(dir).join(DEFAULT_MODULE));
-    }
-    candidates.push(Path::new("target").join(DEFAULT_MODULE));
-    if let Ok(exe) = std::env::current_exe() {
-        // target/release/podguard, target/<triple>/release/podguard, target/debug/deps/...
-        for dir in exe.ancestors().skip(1).take(4) {
-            candidates.push(dir.join(DEFAULT_MODULE));
-        }
-    }
-    if let Some(found) = candidates.iter().find(|p| p.is_file()) {
-        return Ok(found.clone());
-    }
-    let looked: Vec<String> = candidates.iter().map(|p| p.display().to_string()).collect();
-    Err(AuditError::NoModule {
-        looked: looked.join(", "),
-    })
 }
 
 fn check_usage(options: &AuditOptions) -> Result<(), AuditError> {
@@ -311,16 +286,12 @@ pub fn run(
 ) -> Result<AuditStatus, AuditError> {
     let started = Instant::now();
     check_usage(options)?;
-    let module_path = match &options.policy {
-        Some(path) => path.clone(),
-        None => default_module()?,
-    };
     let runtime = Runtime::new(options.host.clone()).map_err(PolicyFileError::from)?;
     let policy = load_policy(
         &runtime,
-        &podguard_host::policy_file::module_name(&module_path),
-        &module_path,
-        options.settings.as_deref(),
+        &options.policy.default_name(),
+        &options.policy,
+        read_settings(options.settings.as_deref())?,
     )?;
     let modes = modes::of_module(&policy.module, &policy.settings)?;
     let mut summary = Summary {

@@ -942,14 +942,15 @@ pub async fn post_generated(
 // The server process
 // ---------------------------------------------------------------------------------------
 
-/// One `--policy NAME=MODULE.wasm[:SETTINGS]`.
+/// A policy to serve: `--policy MODULE [--settings FILE]` when it is the only one and
+/// named `podguard`, else an entry of the `--policies` file the server is given.
 #[derive(Debug, Clone)]
 pub struct Policy {
     /// The URL name.
     pub name: String,
     /// The module.
     pub module: PathBuf,
-    /// The settings file.
+    /// The settings file (JSON).
     pub settings: Option<PathBuf>,
 }
 
@@ -969,12 +970,35 @@ impl Policy {
         self
     }
 
-    fn arg(&self) -> String {
-        match &self.settings {
-            None => format!("{}={}", self.name, self.module.display()),
-            Some(s) => format!("{}={}:{}", self.name, self.module.display(), s.display()),
-        }
+    /// This policy's entry of a policies file.
+    fn entry(&self) -> anyhow::Result<serde_json::Value> {
+        let settings = match &self.settings {
+            None => serde_json::json!({}),
+            Some(path) => serde_json::from_slice(&std::fs::read(path)?)
+                .with_context(|| format!("the settings {} are not JSON", path.display()))?,
+        };
+        Ok(serde_json::json!({"module": self.module, "settings": settings}))
     }
+}
+
+/// The flags that serve `policies`, writing a policies file into `dir` when one is needed.
+fn policy_args(policies: &[Policy], dir: &Path) -> anyhow::Result<Vec<std::ffi::OsString>> {
+    if let [only] = policies
+        && only.name == "podguard"
+    {
+        let mut args = vec!["--policy".into(), only.module.clone().into_os_string()];
+        if let Some(settings) = &only.settings {
+            args.extend(["--settings".into(), settings.clone().into_os_string()]);
+        }
+        return Ok(args);
+    }
+    let mut file = serde_json::Map::new();
+    for policy in policies {
+        file.insert(policy.name.clone(), policy.entry()?);
+    }
+    let path = dir.join("policies.yml");
+    std::fs::write(&path, serde_json::to_vec_pretty(&file)?)?;
+    Ok(vec!["--policies".into(), path.into_os_string()])
 }
 
 /// How the server listens.
@@ -1098,9 +1122,7 @@ impl Server {
             .arg("--listen")
             .arg(addr.to_string())
             .args(["--log-format", "json"]);
-        for policy in &config.policies {
-            command.arg("--policy").arg(policy.arg());
-        }
+        command.args(policy_args(&config.policies, log_dir.path())?);
         match &config.transport {
             Transport::Tls {
                 cert,

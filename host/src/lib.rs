@@ -10,10 +10,11 @@
 //!
 //! ```no_run
 //! use podguard_host::admission::{self, Endpoint, FailureMode};
-//! use podguard_host::policy_file::load_policy;
+//! use podguard_host::policy_file::{ModuleSource, load_policy, read_settings};
 //!
 //! let runtime = podguard_host::Runtime::builder().build()?;
-//! let policy = load_policy(&runtime, "podguard", "podguard_policy.wasm".as_ref(), None)?;
+//! let module = ModuleSource::File("podguard_policy.wasm".into());
+//! let policy = load_policy(&runtime, "podguard", &module, read_settings(None)?)?;
 //! let review = std::fs::read("review.json")?;
 //! let answer = admission::review(&policy.module, &policy.settings, &review, Endpoint::Mutate, FailureMode::Deny)?;
 //! println!("{}", answer.review);

@@ -8,7 +8,7 @@ use crate::{HostError, PolicyModule, Runtime};
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyFileError {
     /// The module file could not be read.
-    #[error("cannot read the policy module {}; build it with `cargo build --release --target wasm32-wasip1 -p podguard-policy`", path.display())]
+    #[error("cannot read the policy module {}", path.display())]
     ReadModule {
         /// The module file.
         path: PathBuf,
@@ -91,18 +91,63 @@ pub struct LoadedPolicy {
     pub settings: String,
 }
 
-/// Loads `path`, refusing to go on when the module refuses `settings`.
+/// Where a module's bytes are: a file, or already in memory (the module a binary carries,
+/// one pulled from a registry).
+#[derive(Debug, Clone)]
+pub enum ModuleSource {
+    /// A `.wasm` file, read when the policy is loaded.
+    File(PathBuf),
+    /// Bytes in memory.
+    Bytes {
+        /// How messages name the module, e.g. `the built-in module` or a registry reference.
+        origin: String,
+        /// The module.
+        bytes: std::sync::Arc<[u8]>,
+    },
+}
+
+impl ModuleSource {
+    /// The module's bytes.
+    pub fn read(&self) -> Result<std::borrow::Cow<'_, [u8]>, PolicyFileError> {
+        match self {
+            ModuleSource::File(path) => {
+                std::fs::read(path)
+                    .map(std::borrow::Cow::Owned)
+                    .map_err(|source| PolicyFileError::ReadModule {
+                        path: path.to_owned(),
+                        source,
+                    })
+            }
+            ModuleSource::Bytes { bytes, .. } => Ok(std::borrow::Cow::Borrowed(bytes)),
+        }
+    }
+
+    /// How messages and logs name the module: its path as given, or its origin.
+    pub fn origin(&self) -> String {
+        match self {
+            ModuleSource::File(path) => path.display().to_string(),
+            ModuleSource::Bytes { origin, .. } => origin.clone(),
+        }
+    }
+
+    /// The name of a policy given by its module alone: the file name, or the origin.
+    pub fn default_name(&self) -> String {
+        match self {
+            ModuleSource::File(path) => module_name(path),
+            ModuleSource::Bytes { origin, .. } => origin.clone(),
+        }
+    }
+}
+
+/// Loads the module, refusing to go on when it refuses `settings` (JSON, as
+/// [`read_settings`] returns it).
 pub fn load_policy(
     runtime: &Runtime,
     name: &str,
-    path: &Path,
-    settings: Option<&Path>,
+    module: &ModuleSource,
+    settings: String,
 ) -> Result<LoadedPolicy, PolicyFileError> {
-    let bytes = std::fs::read(path).map_err(|source| PolicyFileError::ReadModule {
-        path: path.to_owned(),
-        source,
-    })?;
-    let settings = read_settings(settings)?;
+    let bytes = module.read()?;
     let module = runtime.load(name, &bytes)?;
     module.validate_settings(settings.as_bytes())?;
     Ok(LoadedPolicy { module, settings })

@@ -159,12 +159,13 @@ fn check_overlay(dir: &str, failure_policy: &str, replicas: i64) {
         "{dir}: the image is not tagged {version}: {}",
         container["image"]
     );
-    let policies = env("PODGUARD_POLICIES");
-    let policy_name = policies.split('=').next().unwrap_or_default().to_owned();
+    // One policy (the binary's own module, with the ConfigMap's settings) is served as
+    // `podguard`: several would take a policies file.
     assert!(
-        !policy_name.is_empty(),
-        "{dir}: PODGUARD_POLICIES names no policy"
+        env("PODGUARD_POLICIES_FILE").is_empty() && env("PODGUARD_SETTINGS").ends_with(".yaml"),
+        "{dir}: the webhook should serve one policy with PODGUARD_SETTINGS"
     );
+    let policy_name = "podguard";
     let listen_port: i64 = env("PODGUARD_LISTEN")
         .rsplit(':')
         .next()

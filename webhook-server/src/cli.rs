@@ -8,12 +8,21 @@ use clap::{Args, Parser, Subcommand};
 use podguard_audit::{FailOn, OutputTarget};
 use podguard_host::admission::FailureMode;
 
-use crate::server::PolicySource;
+use podguard_server::policy_ref::PolicyRef;
+
+/// `podguard --version`: the binary's version and the digest of the policy module it
+/// carries, the one `inspect` shows and the release publishes.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (built-in policy module ",
+    env!("PODGUARD_EMBEDDED_DIGEST"),
+    ")"
+);
 
 /// podguard: a workload-hardening admission policy, run as a webhook, an audit or a
 /// one-off evaluation.
 #[derive(Debug, Parser)]
-#[command(name = "podguard", version, about)]
+#[command(name = "podguard", version = VERSION, about)]
 pub(crate) struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -80,13 +89,9 @@ pub(crate) struct AuditCommand {
     /// Objects per list call with --cluster (the API server pages with `continue`).
     #[arg(long, default_value_t = 500, requires = "cluster")]
     pub(crate) page_size: u32,
-    /// The policy module (.wasm); default: the release build under ./target (or under the
-    /// target directory this binary was built into).
-    #[arg(long, env = "PODGUARD_POLICY")]
-    pub(crate) policy: Option<PathBuf>,
-    /// Runtime settings, YAML or JSON, layered over the module's embedded requirements.
-    #[arg(long, env = "PODGUARD_SETTINGS")]
-    pub(crate) settings: Option<PathBuf>,
+    /// The policy and its settings.
+    #[command(flatten)]
+    pub(crate) policy: PolicyArgs,
     /// A report: `FORMAT` on stdout, or `FORMAT=FILE`; repeat for several from one run
     /// (at most one on stdout), e.g. `-o table -o sarif=podguard.sarif -o junit=report.xml`.
     /// Formats: table, json, sarif, junit, policyreport (wgpolicyk8s.io/v1alpha2),
@@ -145,15 +150,33 @@ pub(crate) enum ColorChoice {
     Never,
 }
 
-/// `podguard eval`.
-#[derive(Debug, Args)]
-pub(crate) struct EvalCommand {
-    /// The policy module (.wasm).
-    #[arg(long, env = "PODGUARD_POLICY")]
-    pub(crate) policy: PathBuf,
+/// The policy a command runs: named the same way by `eval`, `audit` and `serve`.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct PolicyArgs {
+    /// The policy module: `builtin` (the module this binary carries, whose digest
+    /// `--version` shows), a .wasm file (or file://PATH), or registry://REFERENCE for a
+    /// policy artifact in an OCI registry (pulled and cached).
+    #[arg(
+        long,
+        env = "PODGUARD_POLICY",
+        default_value = "builtin",
+        value_name = "MODULE"
+    )]
+    pub(crate) policy: PolicyRef,
     /// Runtime settings, YAML or JSON, layered over the module's embedded requirements.
     #[arg(long, env = "PODGUARD_SETTINGS")]
     pub(crate) settings: Option<PathBuf>,
+    /// Registry access for a registry:// module.
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+/// `podguard eval`.
+#[derive(Debug, Args)]
+pub(crate) struct EvalCommand {
+    /// The policy and its settings.
+    #[command(flatten)]
+    pub(crate) policy: PolicyArgs,
     /// The AdmissionReview JSON file; `-` or nothing reads stdin.
     pub(crate) review: Option<PathBuf>,
     /// Wasm limits.
@@ -167,11 +190,15 @@ pub(crate) struct ServeCommand {
     /// Address to listen on.
     #[arg(long, env = "PODGUARD_LISTEN", default_value = "0.0.0.0:8443")]
     pub(crate) listen: std::net::SocketAddr,
-    /// A policy to serve, as NAME=MODULE.wasm or NAME=MODULE.wasm:SETTINGS.yaml; repeat for
-    /// several. Served at /validate/NAME and /mutate/NAME (and /validate, /mutate when
-    /// there is only one).
-    #[arg(long = "policy", env = "PODGUARD_POLICIES", value_delimiter = ',', required = true, value_parser = parse_policy_spec)]
-    pub(crate) policies: Vec<PolicySource>,
+    /// The policy served as `podguard` at /validate and /mutate (and /validate/podguard,
+    /// /mutate/podguard), with its settings.
+    #[command(flatten)]
+    pub(crate) policy: PolicyArgs,
+    /// Serve several policies instead, from a policies file shaped like policy-server's
+    /// `policies.yml`: `NAME: {module: builtin | FILE.wasm | registry://REFERENCE,
+    /// settings: {...}}` per policy, each served at /validate/NAME and /mutate/NAME.
+    #[arg(long, env = "PODGUARD_POLICIES_FILE", value_name = "FILE", conflicts_with_all = ["policy", "settings"])]
+    pub(crate) policies: Option<PathBuf>,
     /// PEM certificate chain; reloaded when the file changes.
     #[arg(long, env = "PODGUARD_TLS_CERT", required_unless_present = "insecure")]
     pub(crate) tls_cert: Option<PathBuf>,
@@ -241,34 +268,6 @@ pub(crate) struct ServeCommand {
     pub(crate) host: HostArgs,
 }
 
-/// Parses `NAME=MODULE.wasm[:SETTINGS]`.
-pub(crate) fn parse_policy_spec(text: &str) -> Result<PolicySource, String> {
-    let (name, rest) = text.split_once('=').ok_or_else(|| {
-        format!("{text:?}: write NAME=MODULE.wasm or NAME=MODULE.wasm:SETTINGS.yaml")
-    })?;
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-    {
-        return Err(format!(
-            "{name:?} is not a policy name: use letters, digits, - and _ (it becomes a URL path segment)"
-        ));
-    }
-    let (module, settings) = match rest.split_once(".wasm:") {
-        Some((module, settings)) => (format!("{module}.wasm"), Some(PathBuf::from(settings))),
-        None => (rest.to_owned(), None),
-    };
-    if module.is_empty() {
-        return Err(format!("{text:?}: the module path is empty"));
-    }
-    Ok(PolicySource {
-        name: name.to_owned(),
-        module: PathBuf::from(module),
-        settings,
-    })
-}
-
 /// `--log-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum LogFormat {
@@ -300,8 +299,12 @@ pub(crate) struct AnnotateCommand {
 /// `podguard inspect`.
 #[derive(Debug, Args)]
 pub(crate) struct InspectCommand {
-    /// The module.
-    pub(crate) module: PathBuf,
+    /// The module: `builtin` (the default), a .wasm file or registry://REFERENCE.
+    #[arg(default_value = "builtin", value_name = "MODULE")]
+    pub(crate) module: PolicyRef,
+    /// Registry access for a registry:// module.
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
     /// Print JSON instead of text.
     #[arg(long)]
     pub(crate) json: bool,
@@ -323,8 +326,8 @@ pub(crate) struct ArtifacthubCommand {
     pub(crate) output: PathBuf,
 }
 
-/// Registry access shared by `push` and `pull`.
-#[derive(Debug, Args)]
+/// Registry access shared by `push`, `pull` and registry:// modules.
+#[derive(Debug, Args, Clone)]
 pub(crate) struct RegistryArgs {
     /// Allow plain HTTP to a registry that is not on loopback (loopback registries may
     /// always use plain HTTP).

@@ -6,11 +6,15 @@ use std::io::IsTerminal as _;
 use podguard_audit::{AuditOptions, ClusterOptions};
 use podguard_host::HostConfig;
 
+use anyhow::Context as _;
+use podguard_host::policy_file::{ModuleSource, read_settings};
+
 use crate::cli::{
-    AuditCommand, ColorChoice, GenCertsCommand, HostArgs, RegistryArgs, ServeCommand,
+    AuditCommand, ColorChoice, GenCertsCommand, HostArgs, PolicyArgs, RegistryArgs, ServeCommand,
 };
-use crate::server::{ServeConfig, TlsFiles};
+use crate::server::{PolicySource, ServeConfig, TlsFiles};
 use podguard_server::gen_certs::CertRequest;
+use podguard_server::policy_ref::{Fetch, read_policies_file};
 use podguard_server::publish::oci::RegistryOptions;
 
 /// The Wasm host's limits.
@@ -48,10 +52,27 @@ fn default_cache_dir() -> Option<std::path::PathBuf> {
     Some(base.join("podguard"))
 }
 
+/// How a registry:// module is fetched, and where pulled modules are cached: in
+/// `--cache-dir`, or in the one-shot commands' default cache.
+pub(crate) fn fetch(registry: &RegistryArgs, host: &HostConfig) -> Fetch {
+    Fetch {
+        registry: registry_options(registry),
+        cache_dir: host.cache_dir.clone(),
+    }
+}
+
+/// The module a one-shot command (`eval`, `audit`, `inspect`) runs: a registry:// module
+/// is pulled now.
+pub(crate) fn command_module(args: &PolicyArgs, host: &HostConfig) -> anyhow::Result<ModuleSource> {
+    args.policy.resolve_blocking(&fetch(&args.registry, host))
+}
+
 /// What `podguard audit` runs.
-pub(crate) fn audit_options(cmd: AuditCommand) -> AuditOptions {
+pub(crate) fn audit_options(cmd: AuditCommand) -> anyhow::Result<AuditOptions> {
     let stdout_terminal = std::io::stdout().is_terminal();
-    AuditOptions {
+    let host = command_host_config(&cmd.host);
+    let policy = command_module(&cmd.policy, &host)?;
+    Ok(AuditOptions {
         inputs: cmd.inputs,
         cluster: cmd.cluster.then_some(ClusterOptions {
             kubeconfig: cmd.kubeconfig,
@@ -60,8 +81,8 @@ pub(crate) fn audit_options(cmd: AuditCommand) -> AuditOptions {
             page_size: cmd.page_size,
         }),
         namespace: cmd.namespace,
-        policy: cmd.policy,
-        settings: cmd.settings,
+        policy,
+        settings: cmd.policy.settings,
         outputs: cmd.outputs,
         fail_on: cmd.fail_on,
         show_fix: cmd.show_fix,
@@ -78,12 +99,37 @@ pub(crate) fn audit_options(cmd: AuditCommand) -> AuditOptions {
             .jobs
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
         max_input_bytes: cmd.max_input_bytes,
-        host: command_host_config(&cmd.host),
-    }
+        host,
+    })
+}
+
+/// The policies `serve` loads: the one `--policy` names, served as `podguard`, or those
+/// of `--policies`. Settings are read here, so a missing file stops the start at once.
+fn served_policies(cmd: &ServeCommand) -> anyhow::Result<Vec<PolicySource>> {
+    let Some(file) = &cmd.policies else {
+        return Ok(vec![PolicySource {
+            name: "podguard".to_owned(),
+            module: cmd.policy.policy.clone(),
+            settings: read_settings(cmd.policy.settings.as_deref())?,
+        }]);
+    };
+    read_policies_file(file)?
+        .into_iter()
+        .map(|(name, entry)| {
+            let settings = serde_json::Value::Object(entry.settings.unwrap_or_default());
+            Ok(PolicySource {
+                name,
+                module: entry.module,
+                settings: settings.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// What `podguard serve` runs.
-pub(crate) fn serve_config(cmd: ServeCommand) -> ServeConfig {
+pub(crate) fn serve_config(cmd: ServeCommand) -> anyhow::Result<ServeConfig> {
+    let policies = served_policies(&cmd).context("while reading the policies to serve")?;
+    let host = host_config(&cmd.host);
     let tls = match (cmd.tls_cert, cmd.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles {
             cert,
@@ -97,9 +143,10 @@ pub(crate) fn serve_config(cmd: ServeCommand) -> ServeConfig {
     // honours the affinity mask (taskset, cpusets) and the cgroup CPU quota (a Pod's CPU
     // limit), so a webhook limited to 2 CPUs on a 64-core node runs 2 workers.
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    ServeConfig {
+    Ok(ServeConfig {
         listen: cmd.listen,
-        policies: cmd.policies,
+        fetch: fetch(&cmd.policy.registry, &host),
+        policies,
         tls,
         failure_mode: cmd.failure_mode,
         max_body_bytes: cmd.max_body_bytes,
@@ -115,8 +162,8 @@ pub(crate) fn serve_config(cmd: ServeCommand) -> ServeConfig {
         request_timeout: cmd.request_timeout,
         shutdown_grace: cmd.shutdown_grace,
         workers,
-        host: host_config(&cmd.host),
-    }
+        host,
+    })
 }
 
 /// How `push` and `pull` reach the registry.

@@ -4,4 +4,5 @@
 //! `podguard-host` and `podguard-audit` libraries.
 
 pub mod gen_certs;
+pub mod policy_ref;
 pub mod publish;

@@ -4,7 +4,7 @@
 
 mod audit_support;
 
-use audit_support::{Invocation, audit, audit_stdin, checks_of, fixture, run, workloads};
+use audit_support::{audit, audit_stdin, checks_of, fixture, workloads};
 use serde_json::Value;
 
 /// The 1-based line of the first line of `file` that contains `needle`.
@@ -422,38 +422,4 @@ fn an_exempt_namespace_is_counted_as_exempt() {
     let report = run.json();
     assert_eq!(report["workloads"][0]["status"], "exempt");
     assert_eq!(report["summary"]["exempt"], 1);
-}
-
-#[test]
-fn the_default_module_is_the_release_build() {
-    // From the repository, without --policy: target/wasm32-wasip1/release/...
-    audit_support::module();
-    run(Invocation {
-        args: vec!["tests/audit-fixtures/exit/compliant.yaml".to_owned()],
-        no_policy: true,
-        ..Invocation::default()
-    })
-    .expect_code(0);
-
-    // A binary far from any build, run from elsewhere, says how to build the module.
-    let dir = tempfile::tempdir().unwrap();
-    let binary = dir.path().join("podguard");
-    std::fs::copy(env!("CARGO_BIN_EXE_podguard"), &binary).unwrap();
-    let mut command = std::process::Command::new(&binary);
-    command
-        .args(["audit", "x.yaml"])
-        .current_dir(dir.path())
-        .env_remove("CARGO_TARGET_DIR")
-        .env_remove("PODGUARD_POLICY")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let output = audit_support::spawn(&mut command)
-        .wait_with_output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("no policy module: pass --policy MODULE.wasm, or build the default one with `cargo build --release --target wasm32-wasip1 -p podguard-policy`"),
-        "{stderr}"
-    );
 }

@@ -205,3 +205,110 @@ fn publishing_commands_carry_their_metadata_and_write_to_stdout() {
     assert!(inspected.status.success(), "{}", text(&inspected.stderr));
     assert!(text(&inspected.stdout).contains("io.kubewarden.policy.version"));
 }
+
+/// The binary copied alone into an empty directory, far from any build and with an empty
+/// cache: it names the module it carries, and that module is the release build's, byte for
+/// byte; it audits and evaluates with it, no `--policy` given.
+#[test]
+fn a_copy_of_the_binary_alone_carries_the_release_module() {
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().unwrap();
+    let binary = dir.path().join("podguard");
+    std::fs::copy(env!("CARGO_BIN_EXE_podguard"), &binary).unwrap();
+    let release = format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(std::fs::read(module()).unwrap()))
+    );
+    let run = |args: &[&str]| {
+        Command::new(&binary)
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", dir.path())
+            .output()
+            .unwrap()
+    };
+
+    let version = text(&run(&["--version"]).stdout);
+    assert!(version.contains(&release), "{version} vs {release}");
+    let inspected: Value = serde_json::from_slice(&run(&["inspect", "--json"]).stdout).unwrap();
+    assert_eq!(inspected["digest"], release.as_str());
+
+    let manifests = dir.path().join("manifests");
+    std::fs::create_dir(&manifests).unwrap();
+    for fixture in ["deployment-noncompliant", "pod-compliant"] {
+        let review: Value = serde_json::from_slice(
+            &std::fs::read(repo().join(format!("tests/fixtures/{fixture}/review.json"))).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(
+            manifests.join(format!("{fixture}.json")),
+            review["request"]["object"].to_string(),
+        )
+        .unwrap();
+    }
+    let audit = run(&["audit", "manifests", "-o", "json", "--no-progress"]);
+    assert_eq!(audit.status.code(), Some(1), "{}", text(&audit.stderr));
+    let report: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let statuses: Vec<(&str, &str)> = report["workloads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["name"].as_str().unwrap(), w["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(statuses.len(), 2, "{report}");
+    assert!(
+        statuses.iter().any(|(_, status)| *status == "fail"),
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().any(|(_, status)| *status == "pass"),
+        "{statuses:?}"
+    );
+
+    let eval = run(&[
+        "eval",
+        &repo()
+            .join("tests/fixtures/pod-compliant/review.json")
+            .display()
+            .to_string(),
+    ]);
+    assert_eq!(eval.status.code(), Some(0), "{}", text(&eval.stderr));
+    // The compiled module was cached where the user's cache is.
+    assert!(dir.path().join(".cache/podguard").is_dir());
+}
+
+/// Settings that a module refuses, a module that is not there and a policy named as a URL
+/// are said once, naming what was given.
+#[test]
+fn policies_are_named_one_way_and_errors_name_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let review = repo().join("tests/fixtures/pod-compliant/review.json");
+    let review = review.to_str().unwrap();
+    let missing = podguard(
+        dir.path(),
+        &["eval", "--policy", "no,such.wasm", review],
+        b"",
+    );
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing.stderr).contains("cannot read the policy module no,such.wasm"),
+        "{}",
+        text(&missing.stderr)
+    );
+    let file_url = format!("file://{}", module().display());
+    let by_url = podguard(dir.path(), &["eval", "--policy", &file_url, review], b"");
+    assert_eq!(by_url.status.code(), Some(0), "{}", text(&by_url.stderr));
+    let https = podguard(
+        dir.path(),
+        &["audit", "--policy", "https://example.com/p.wasm", "x.yaml"],
+        b"",
+    );
+    assert_eq!(https.status.code(), Some(2));
+    assert!(
+        text(&https.stderr).contains("not URLs"),
+        "{}",
+        text(&https.stderr)
+    );
+}

@@ -273,3 +273,246 @@ fn credentials_come_from_the_docker_config() {
         check_artifact(&manifest, &pulled.module);
     });
 }
+
+/// A credential helper script, as `docker-credential-<name>` on PATH: it answers the
+/// test registry's credentials for `address`, "credentials not found" for any other, and
+/// logs each server it was asked about.
+fn credential_helper(dir: &Path, name: &str, address: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = bin.join(format!("docker-credential-{name}"));
+    let log = dir.join("helper.log");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 2\nread -r server\necho \"$server\" >> {log}\ncase \"$server\" in\n  {address}) printf '{{\"ServerURL\":\"%s\",\"Username\":\"ci\",\"Secret\":\"s3cret-pass\"}}' \"$server\" ;;\n  *) echo 'credentials not found in native keychain'; exit 1 ;;\nesac\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+/// `podguard ARGS` with `bin` first on PATH and no podguard variables.
+fn podguard(bin: &Path, args: &[&str]) -> std::process::Output {
+    let path = std::env::join_paths(std::iter::once(bin.to_owned()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_podguard"));
+    command.args(args).env("PATH", path);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("PODGUARD_") || key == "DOCKER_CONFIG" {
+            command.env_remove(key);
+        }
+    }
+    command.output().unwrap()
+}
+
+/// Docker Desktop, gcloud and ECR keep credentials in helpers: `push` asks the helper
+/// `credHelpers` (or `credsStore`) names, and a module in that registry serves as
+/// `--policy registry://...` for eval and audit, pulled once and then read from the cache
+/// by digest, even with the registry gone.
+#[test]
+fn credential_helpers_reach_an_htpasswd_registry_and_registry_modules_run() {
+    let work = tempfile::tempdir().unwrap();
+    let module_path = annotated_module(work.path());
+    let registry = start_registry(Some(("ci", "s3cret-pass")));
+    let bin = credential_helper(work.path(), "podguard-test", &registry.address);
+    let reference = format!("{}/policies/podguard:v1", registry.address);
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let review = repo.join("tests/fixtures/pod-noncompliant/review.json");
+    let review = review.to_str().unwrap();
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+
+    let helpers = work.path().join("helpers.json");
+    std::fs::write(
+        &helpers,
+        format!(
+            r#"{{"auths":{{"{0}":{{}}}},"credHelpers":{{"{0}":"podguard-test"}}}}"#,
+            registry.address
+        ),
+    )
+    .unwrap();
+    let pushed = podguard(
+        &bin,
+        &[
+            "push",
+            module_path.to_str().unwrap(),
+            &reference,
+            "--docker-config",
+            helpers.to_str().unwrap(),
+        ],
+    );
+    assert!(pushed.status.success(), "{}", text(&pushed.stderr));
+    let pinned = text(&pushed.stdout).trim().to_owned();
+    assert!(
+        pinned.starts_with(&format!("{reference}@sha256:")),
+        "{pinned}"
+    );
+    let asked = std::fs::read_to_string(work.path().join("helper.log")).unwrap();
+    assert!(
+        asked.lines().any(|server| server == registry.address),
+        "{asked}"
+    );
+
+    // credsStore, the one helper for every registry, with a cache of pulled modules.
+    let store = work.path().join("store.json");
+    std::fs::write(&store, r#"{"credsStore":"podguard-test"}"#).unwrap();
+    let cache = work.path().join("cache");
+    let eval = |policy: &str| {
+        podguard(
+            &bin,
+            &[
+                "eval",
+                "--policy",
+                policy,
+                "--docker-config",
+                store.to_str().unwrap(),
+                "--cache-dir",
+                cache.to_str().unwrap(),
+                review,
+            ],
+        )
+    };
+    let by_tag = eval(&format!("registry://{reference}"));
+    assert_eq!(
+        by_tag.status.code(),
+        Some(1),
+        "denied: {}",
+        text(&by_tag.stderr)
+    );
+    let builtin = podguard(
+        &bin,
+        &["eval", "--cache-dir", cache.to_str().unwrap(), review],
+    );
+    let answer = |output: &std::process::Output| -> serde_json::Value {
+        let mut review: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        review["response"]["uid"].take();
+        review
+    };
+    assert_eq!(
+        answer(&by_tag),
+        answer(&builtin),
+        "the pulled module answers as the built-in one"
+    );
+    let cached: Vec<_> = std::fs::read_dir(cache.join("modules")).unwrap().collect();
+    assert_eq!(cached.len(), 1, "the pulled module is cached once");
+
+    let audit = podguard(
+        &bin,
+        &[
+            "audit",
+            "--policy",
+            &format!("registry://{reference}"),
+            "--docker-config",
+            store.to_str().unwrap(),
+            "--cache-dir",
+            cache.to_str().unwrap(),
+            "--no-progress",
+            repo.join("tests/audit-fixtures/exit/compliant.yaml")
+                .to_str()
+                .unwrap(),
+        ],
+    );
+    assert_eq!(audit.status.code(), Some(0), "{}", text(&audit.stderr));
+
+    // serve pulls it at start, and turns ready once it answered its warm-up.
+    let port = free_port().to_string();
+    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
+    .unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_podguard"))
+        .args([
+            "serve",
+            "--insecure",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--policy",
+            &format!("registry://{reference}"),
+            "--docker-config",
+            store.to_str().unwrap(),
+        ])
+        .env("PATH", path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let curl = |args: &[&str]| {
+        Command::new(which("curl"))
+            .args(["-sS", "--max-time", "5"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !curl(&["-f", &format!("http://127.0.0.1:{port}/readyz")])
+        .status
+        .success()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "serve with a registry module did not turn ready"
+        );
+        assert!(
+            server.try_wait().unwrap().is_none(),
+            "serve with a registry module exited"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let served = curl(&[
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        &format!("@{review}"),
+        &format!("http://127.0.0.1:{port}/validate"),
+    ]);
+    let _ = server.kill();
+    let _ = server.wait();
+    let served: serde_json::Value = serde_json::from_slice(&served.stdout).unwrap();
+    assert_eq!(served["response"]["allowed"], false, "{served}");
+
+    drop(registry);
+    let offline = eval(&format!("registry://{pinned}"));
+    assert_eq!(
+        offline.status.code(),
+        Some(1),
+        "a digest is read from the cache: {}",
+        text(&offline.stderr)
+    );
+    let gone = eval(&format!("registry://{reference}"));
+    assert_eq!(gone.status.code(), Some(2));
+    assert!(
+        text(&gone.stderr).contains(&format!("while reading the digest of {reference}")),
+        "{}",
+        text(&gone.stderr)
+    );
+}
+
+/// A helper that is not installed is named, not skipped into an anonymous 401.
+#[test]
+fn a_missing_credential_helper_is_named() {
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("config.json");
+    std::fs::write(&config, r#"{"credHelpers":{"127.0.0.1:9":"absent"}}"#).unwrap();
+    let module_path = annotated_module(work.path());
+    let failed = podguard(
+        work.path(),
+        &[
+            "push",
+            module_path.to_str().unwrap(),
+            "127.0.0.1:9/p:v1",
+            "--docker-config",
+            config.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(failed.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("docker-credential-absent") && stderr.contains("could not be run"),
+        "{stderr}"
+    );
+}

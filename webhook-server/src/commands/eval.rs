@@ -6,7 +6,7 @@ use anyhow::Context as _;
 
 use podguard_host::Runtime;
 use podguard_host::admission::{self, Endpoint, FailureMode};
-use podguard_host::policy_file::{load_policy, module_name};
+use podguard_host::policy_file::{load_policy, read_settings};
 
 use crate::cli::EvalCommand;
 
@@ -44,12 +44,14 @@ fn evaluate(args: &EvalCommand, out: &mut dyn std::io::Write) -> anyhow::Result<
         _ => "stdin".to_owned(),
     };
     let body = as_review(body, &source)?;
-    let runtime = Runtime::new(crate::config::command_host_config(&args.host))?;
+    let host = crate::config::command_host_config(&args.host);
+    let module = crate::config::command_module(&args.policy, &host)?;
+    let runtime = Runtime::new(host)?;
     let policy = load_policy(
         &runtime,
-        &module_name(&args.policy),
-        &args.policy,
-        args.settings.as_deref(),
+        &module.default_name(),
+        &module,
+        read_settings(args.policy.settings.as_deref())?,
     )?;
     let answer = admission::review(
         &policy.module,

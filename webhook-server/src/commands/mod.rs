@@ -14,9 +14,17 @@ use crate::cli::Command;
 pub(crate) fn run(command: Command) -> ExitCode {
     let serving = matches!(command, Command::Serve(_));
     let result = match command {
-        Command::Audit(cmd) => return audit::run(crate::config::audit_options(cmd)),
+        Command::Audit(cmd) => {
+            return match crate::config::audit_options(cmd) {
+                Ok(options) => audit::run(options),
+                Err(err) => {
+                    eprintln!("podguard audit: {err:#}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Eval(cmd) => return eval::run(&cmd),
-        Command::Serve(cmd) => serve::run(crate::config::serve_config(cmd)),
+        Command::Serve(cmd) => crate::config::serve_config(cmd).and_then(serve::run),
         Command::Annotate(cmd) => publish::annotate(&cmd),
         Command::Inspect(cmd) => publish::inspect(&cmd),
         Command::Artifacthub(cmd) => publish::artifacthub(&cmd),

@@ -1,6 +1,7 @@
 //! The publishing commands: `annotate`, `inspect`, `artifacthub`, `push` and `pull`.
 
 use anyhow::Context as _;
+use podguard_server::policy_ref::Fetch;
 use podguard_server::publish::annotate::{self, Metadata};
 use podguard_server::publish::{artifacthub, inspect, oci};
 
@@ -88,15 +89,17 @@ where
 }
 
 pub(super) fn inspect(cmd: &InspectCommand) -> anyhow::Result<()> {
-    let (module, json) = (&cmd.module, cmd.json);
-    let bytes =
-        std::fs::read(module).with_context(|| format!("while reading {}", module.display()))?;
-    let report = inspect::inspect(&bytes)?;
-    if json {
+    let fetch = Fetch {
+        registry: registry_options(&cmd.registry),
+        cache_dir: None,
+    };
+    let module = cmd.module.resolve_blocking(&fetch)?;
+    let report = inspect::inspect(&module.read()?)?;
+    if cmd.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
-    println!("module:  {}", module.display());
+    println!("module:  {}", module.origin());
     println!("size:    {} bytes", report.size);
     println!("digest:  {}", report.digest);
     println!("exports: {}", report.exports.join(", "));

@@ -10,7 +10,6 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use base64::Engine as _;
 use oci_client::client::{ClientConfig, ClientProtocol, Config, ImageLayer};
 use oci_client::manifest::{OciImageManifest, WASM_CONFIG_MEDIA_TYPE, WASM_LAYER_MEDIA_TYPE};
 use oci_client::secrets::RegistryAuth;
@@ -105,7 +104,18 @@ pub async fn pull(reference: &str, options: &RegistryOptions) -> anyhow::Result<
     })
 }
 
-fn parse_reference(text: &str) -> anyhow::Result<Reference> {
+/// The digest of the manifest `reference` names now, read without downloading the module.
+pub async fn manifest_digest(reference: &str, options: &RegistryOptions) -> anyhow::Result<String> {
+    let reference = parse_reference(reference)?;
+    let (client, auth) = client_for(&reference, options)?;
+    client
+        .fetch_manifest_digest(&reference, &auth)
+        .await
+        .with_context(|| format!("while reading the digest of {reference}"))
+}
+
+/// Reads an OCI reference, with or without the `registry://` scheme.
+pub fn parse_reference(text: &str) -> anyhow::Result<Reference> {
     let text = text.strip_prefix("registry://").unwrap_or(text);
     text.parse().with_context(|| {
         format!(
@@ -147,9 +157,13 @@ fn is_loopback(registry: &str) -> bool {
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// Credentials for `registry` from a Docker config file (`auths.<registry>.auth`, or
-/// `username`/`password`); anonymous when the file or the entry is absent.
+/// Credentials for `registry` from a Docker config file, as `docker login` leaves them:
+/// `auths.<registry>` (`auth`, or `username`/`password`), or a credential helper
+/// (`credHelpers.<registry>`, else `credsStore`: `docker-credential-<name>` on PATH, as
+/// Docker Desktop, gcloud and ECR set up). Anonymous when the file is absent or has
+/// nothing for the registry.
 pub fn docker_auth(registry: &str, config: Option<&Path>) -> anyhow::Result<RegistryAuth> {
+    use docker_credential::{CredentialRetrievalError as Error, DockerCredential};
     let path = match config {
         Some(path) => path.to_owned(),
         None => match std::env::var_os("DOCKER_CONFIG") {
@@ -172,49 +186,76 @@ pub fn docker_auth(registry: &str, config: Option<&Path>) -> anyhow::Result<Regi
     };
     let document: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-    let keys = [
+    // `docker login` stores a registry under its name, or its URL; Docker Hub under v1's.
+    let mut keys = vec![
         registry.to_owned(),
         format!("https://{registry}"),
         format!("http://{registry}"),
-        if registry == "docker.io" || registry == "index.docker.io" {
-            "https://index.docker.io/v1/".to_owned()
-        } else {
-            String::new()
-        },
     ];
-    let Some(entry) = keys.iter().find_map(|key| document["auths"].get(key)) else {
-        if document["credHelpers"].get(registry).is_some() || document.get("credsStore").is_some() {
-            tracing::warn!(%registry, config = %path.display(), "credential helpers are not supported; pushing anonymously");
-        }
-        return Ok(RegistryAuth::Anonymous);
-    };
-    if let Some(encoded) = entry.get("auth").and_then(|a| a.as_str()) {
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .with_context(|| format!("{}: auths.{registry}.auth is not base64", path.display()))?;
-        let decoded = String::from_utf8(decoded)
-            .with_context(|| format!("{}: auths.{registry}.auth is not UTF-8", path.display()))?;
-        let (user, password) = decoded.split_once(':').with_context(|| {
-            format!(
-                "{}: auths.{registry}.auth is not user:password",
+    if registry == "docker.io" || registry == "index.docker.io" {
+        keys.push("https://index.docker.io/v1/".to_owned());
+    }
+    for key in &keys {
+        let helper = || {
+            document["credHelpers"][key.as_str()]
+                .as_str()
+                .or(document["credsStore"].as_str())
+                .map(|name| format!("docker-credential-{name}"))
+                .unwrap_or_default()
+        };
+        match docker_credential::get_credential_from_reader(text.as_bytes(), key) {
+            Ok(DockerCredential::UsernamePassword(user, password)) => {
+                return Ok(RegistryAuth::Basic(user, password));
+            }
+            Ok(DockerCredential::IdentityToken(_)) => anyhow::bail!(
+                "{}: the credentials for {registry} are an identity token (an OAuth refresh token), which podguard cannot exchange; log in with a username and password or an access token",
                 path.display()
-            )
-        })?;
-        return Ok(RegistryAuth::Basic(user.to_owned(), password.to_owned()));
-    }
-    match (
-        entry.get("username").and_then(|u| u.as_str()),
-        entry.get("password").and_then(|p| p.as_str()),
-    ) {
-        (Some(user), Some(password)) => {
-            Ok(RegistryAuth::Basic(user.to_owned(), password.to_owned()))
+            ),
+            Err(Error::NoCredentialConfigured) => {}
+            // What helpers answer for a registry they hold nothing for.
+            Err(Error::HelperFailure { stdout, stderr, .. })
+                if (stdout.clone() + &stderr).contains("credentials not found") => {}
+            Err(Error::HelperFailure {
+                helper,
+                stdout,
+                stderr,
+            }) => anyhow::bail!(
+                "{}: the credential helper {helper} failed for {registry}: {}",
+                path.display(),
+                if stderr.trim().is_empty() {
+                    stdout.trim()
+                } else {
+                    stderr.trim()
+                }
+            ),
+            Err(Error::HelperCommunicationError) => anyhow::bail!(
+                "{}: the credential helper {} for {registry} could not be run; install it on PATH, or log in again without it",
+                path.display(),
+                helper()
+            ),
+            Err(Error::MalformedHelperResponse) => anyhow::bail!(
+                "{}: the credential helper {} answered for {registry} with something other than {{\"Username\", \"Secret\"}} JSON",
+                path.display(),
+                helper()
+            ),
+            Err(Error::CredentialDecodingError) => anyhow::bail!(
+                "{}: auths.{key}.auth is not base64 of user:password",
+                path.display()
+            ),
+            Err(Error::CredentialMismatchError) => anyhow::bail!(
+                "{}: auths.{key}.auth and its username and password disagree; keep one",
+                path.display()
+            ),
+            Err(other) => anyhow::bail!("{}: {other}", path.display()),
         }
-        _ => Ok(RegistryAuth::Anonymous),
     }
+    Ok(RegistryAuth::Anonymous)
 }
 
 #[cfg(test)]
 mod tests {
+    use base64::Engine as _;
+
     use super::*;
 
     #[test]

@@ -517,6 +517,7 @@ mod tests {
                 tls: None,
                 failure_mode: podguard_host::admission::FailureMode::Deny,
                 max_body_bytes,
+                fetch: Default::default(),
                 max_buffered_bytes: 64 * 1024 * 1024,
                 max_connections: 16,
                 idle_timeout: std::time::Duration::from_secs(60),
@@ -538,18 +539,19 @@ mod tests {
         fn serving(max_body_bytes: usize, ready: bool) -> Arc<App> {
             let app = Arc::new(App::new(config(max_body_bytes)));
             let runtime = podguard_host::Runtime::new(app.config.host.clone()).unwrap();
+            let source = PolicySource {
+                name: "podguard".to_owned(),
+                module: podguard_server::policy_ref::PolicyRef::BuiltIn,
+                settings: "{}".to_owned(),
+            };
+            let module = source.module.resolve_blocking(&app.config.fetch).unwrap();
             let policy = podguard_host::policy_file::load_policy(
                 &runtime,
                 "podguard",
-                podguard_conformance::policy_module(),
-                None,
+                &module,
+                source.settings.clone(),
             )
             .unwrap();
-            let source = PolicySource {
-                name: "podguard".to_owned(),
-                module: podguard_conformance::policy_module().to_owned(),
-                settings: None,
-            };
             let _ = app.policies.set(
                 [(source.name.clone(), Arc::new(policy))]
                     .into_iter()

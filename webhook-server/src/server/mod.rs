@@ -33,6 +33,7 @@ use podguard_host::policy_file::{LoadedPolicy, load_policy};
 use podguard_host::{HostConfig, Runtime};
 use podguard_policy::WorkloadKind;
 use podguard_policy::contract::RequestBuilder;
+use podguard_server::policy_ref::{Fetch, PolicyRef};
 use tls::ReloadingCert;
 
 /// A policy to serve.
@@ -40,10 +41,10 @@ use tls::ReloadingCert;
 pub(crate) struct PolicySource {
     /// Its name in `/validate/NAME` and `/mutate/NAME`.
     pub(crate) name: String,
-    /// The module file.
-    pub(crate) module: PathBuf,
-    /// The settings file, if any.
-    pub(crate) settings: Option<PathBuf>,
+    /// The module, fetched when the server starts.
+    pub(crate) module: PolicyRef,
+    /// Its settings, as JSON.
+    pub(crate) settings: String,
 }
 
 /// TLS files.
@@ -66,6 +67,8 @@ pub(crate) struct ServeConfig {
     pub(crate) listen: SocketAddr,
     /// The policies.
     pub(crate) policies: Vec<PolicySource>,
+    /// How registry:// modules are fetched.
+    pub(crate) fetch: Fetch,
     /// TLS; `None` serves plain HTTP (`--insecure`).
     pub(crate) tls: Option<TlsFiles>,
     /// Answer when a policy cannot produce a verdict.
@@ -171,13 +174,15 @@ fn load_all(config: &ServeConfig) -> anyhow::Result<BTreeMap<String, Arc<LoadedP
     let mut loaded = BTreeMap::new();
     for source in &config.policies {
         let started = std::time::Instant::now();
-        let policy = load_policy(
-            &runtime,
-            &source.name,
-            &source.module,
-            source.settings.as_deref(),
-        )
-        .with_context(|| format!("while loading policy {}", source.name))?;
+        // Called off the reactor (spawn_blocking), so waiting on a registry pull here
+        // holds no worker.
+        let module = tokio::runtime::Handle::current()
+            .block_on(source.module.resolve(&config.fetch))
+            .with_context(|| {
+                format!("while fetching policy {} ({})", source.name, source.module)
+            })?;
+        let policy = load_policy(&runtime, &source.name, &module, source.settings.clone())
+            .with_context(|| format!("while loading policy {}", source.name))?;
         let answer = admission::review(
             &policy.module,
             &policy.settings,
@@ -194,7 +199,7 @@ fn load_all(config: &ServeConfig) -> anyhow::Result<BTreeMap<String, Arc<LoadedP
         }
         tracing::info!(
             policy = %source.name,
-            module = %source.module.display(),
+            module = %source.module,
             digest = %policy.module.digest(),
             size = policy.module.size(),
             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,

@@ -134,8 +134,6 @@ pub struct Invocation<'a> {
     pub env: Vec<(&'a str, String)>,
     /// Working directory (default: the repository).
     pub cwd: Option<&'a Path>,
-    /// Leave out `--policy`, to test the default module lookup.
-    pub no_policy: bool,
 }
 
 /// Runs `podguard audit ARGS` with the test module.
@@ -158,10 +156,7 @@ pub fn audit_stdin(args: &[&str], stdin: &[u8]) -> Run {
 /// Runs the binary as described.
 pub fn run(invocation: Invocation) -> Run {
     let mut command = Command::new(env!("CARGO_BIN_EXE_podguard"));
-    command.arg("audit");
-    if !invocation.no_policy {
-        command.arg("--policy").arg(module());
-    }
+    command.arg("audit").arg("--policy").arg(module());
     command
         .arg("--cache-dir")
         .arg(cache_dir())
