@@ -50,8 +50,10 @@ async fn health_and_metrics_endpoints() {
         let before = connection.get("/metrics").await.unwrap();
         assert_eq!(before.status, StatusCode::OK, "{version:?} GET /metrics");
         assert!(
-            before.content_type().starts_with("text/plain"),
-            "{version:?} /metrics Content-Type is {:?}, not the Prometheus text format",
+            before
+                .content_type()
+                .starts_with("application/openmetrics-text; version=1.0.0"),
+            "{version:?} /metrics Content-Type is {:?}, not the OpenMetrics text format",
             before.content_type()
         );
         let text = before.text();

@@ -67,6 +67,10 @@ pub struct Violation {
     pub disposition: Disposition,
 }
 
+/// The audit annotation naming the checks that found violations; see
+/// [`Outcome`]'s responses.
+pub const VIOLATIONS_ANNOTATION: &str = "violations";
+
 /// What the answer did with a violation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -80,6 +84,30 @@ pub enum Disposition {
     /// Allowed with a warning because the request does not change the pod (an UPDATE
     /// that leaves the pod spec alone, or an object being deleted).
     Tolerated,
+}
+
+impl Disposition {
+    /// As the `violations` audit annotation and metrics write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Rejected => "rejected",
+            Disposition::Warned => "warned",
+            Disposition::Fixed => "fixed",
+            Disposition::Tolerated => "tolerated",
+        }
+    }
+
+    /// Reads what [`Disposition::as_str`] writes.
+    pub fn parse(text: &str) -> Option<Disposition> {
+        [
+            Disposition::Rejected,
+            Disposition::Warned,
+            Disposition::Fixed,
+            Disposition::Tolerated,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == text)
+    }
 }
 
 /// An exemption that was used.
@@ -135,6 +163,39 @@ impl Outcome {
             message: Some(message),
             ..Outcome::allow()
         }
+    }
+
+    /// Records which checks found violations, and what became of them, in the
+    /// `violations` audit annotation: `drop-capabilities=rejected,resource-limits=fixed`,
+    /// each check once with its most severe disposition (rejected, warned, tolerated,
+    /// fixed). Cluster audit logs and `podguard serve`'s per-check metrics read it, so
+    /// neither parses messages.
+    fn annotate_violated_checks(&mut self) {
+        let severity = |disposition: Disposition| match disposition {
+            Disposition::Rejected => 3,
+            Disposition::Warned => 2,
+            Disposition::Tolerated => 1,
+            Disposition::Fixed => 0,
+        };
+        let mut by_check: BTreeMap<&'static str, Disposition> = BTreeMap::new();
+        for violation in &self.violations {
+            let entry = by_check
+                .entry(violation.check.as_str())
+                .or_insert(violation.disposition);
+            if severity(violation.disposition) > severity(*entry) {
+                *entry = violation.disposition;
+            }
+        }
+        if by_check.is_empty() {
+            return;
+        }
+        let value = by_check
+            .iter()
+            .map(|(check, disposition)| format!("{check}={}", disposition.as_str()))
+            .collect::<Vec<_>>()
+            .join(",");
+        self.audit_annotations
+            .insert(VIOLATIONS_ANNOTATION.to_owned(), value);
     }
 
     /// The Kubewarden response for this outcome.
@@ -453,6 +514,7 @@ fn judge(
                 .push(violation(policy, finding, subject, Disposition::Tolerated));
         }
         outcome.warnings = warnings;
+        outcome.annotate_violated_checks();
         return outcome;
     }
 
@@ -567,6 +629,7 @@ fn judge(
         }
         outcome.message = Some(message);
     }
+    outcome.annotate_violated_checks();
     outcome
 }
 

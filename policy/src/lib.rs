@@ -45,10 +45,10 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 pub use checks::{Definition, Input, OptionDoc, PssControl, PssLevel, Severity};
-pub use evaluate::MAX_LINES_PER_OBJECT;
 pub use evaluate::{
     Disposition, ExemptedBy, Exemption, Outcome, Violation, evaluate, evaluate_object,
 };
+pub use evaluate::{MAX_LINES_PER_OBJECT, VIOLATIONS_ANNOTATION};
 pub use object::WorkloadKind;
 pub use request::{AdmissionRequest, ValidatePayload};
 pub use response::{SettingsValidationResponse, ValidationResponse};

@@ -4,7 +4,7 @@
 use std::convert::Infallible;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -59,7 +59,7 @@ where
             "not ready: policies are loading or the server is shutting down\n",
         ),
         (&Method::GET, "/metrics", _) => {
-            let restarts: Vec<(String, u64)> = app
+            let restarts = app
                 .policies
                 .get()
                 .map(|policies| {
@@ -71,16 +71,14 @@ where
                 .unwrap_or_default();
             reply(
                 StatusCode::OK,
-                "text/plain; version=0.0.4",
-                app.metrics.render(
-                    &restarts,
-                    &super::metrics::Live {
-                        open_connections: app.connections.open(),
-                        buffered_body_bytes: app.body_budget.used(),
-                        closed_idle: app.connections.closed_idle.load(Ordering::Relaxed),
-                        closed_stalled: app.connections.closed_stalled.load(Ordering::Relaxed),
-                    },
-                ),
+                super::metrics::CONTENT_TYPE,
+                app.metrics.render(&super::metrics::Live {
+                    open_connections: app.connections.open(),
+                    buffered_body_bytes: app.body_budget.used(),
+                    closed_idle: app.connections.closed_idle.load(Ordering::Relaxed),
+                    closed_stalled: app.connections.closed_stalled.load(Ordering::Relaxed),
+                    restarts,
+                }),
             )
         }
         (&Method::POST, _, Some((endpoint, name))) => {
@@ -205,18 +203,18 @@ async fn read_body<B: RequestBody>(
 }
 
 /// Counts a gauge up for as long as it lives.
-struct Gauge<'a>(&'a AtomicI64);
+struct Gauge<'a>(&'a prometheus_client::metrics::gauge::Gauge);
 
 impl<'a> Gauge<'a> {
-    fn up(gauge: &'a AtomicI64) -> Gauge<'a> {
-        gauge.fetch_add(1, Ordering::Relaxed);
+    fn up(gauge: &'a prometheus_client::metrics::gauge::Gauge) -> Gauge<'a> {
+        gauge.inc();
         Gauge(gauge)
     }
 }
 
 impl Drop for Gauge<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
+        self.0.dec();
     }
 }
 
@@ -429,7 +427,8 @@ async fn admit<B: RequestBody>(
             );
         }
     };
-    app.metrics.evaluation_duration.observe(evaluation_time);
+    app.metrics
+        .observe_evaluation(&policy_name, evaluation_time);
     let endpoint_name = match endpoint {
         Endpoint::Validate => "validate",
         Endpoint::Mutate => "mutate",
@@ -441,15 +440,22 @@ async fn admit<B: RequestBody>(
                 (None, true) => "allowed",
                 (None, false) => "denied",
             };
-            app.metrics.count_request(RequestLabels {
-                policy: policy_name.clone(),
-                endpoint: endpoint_name,
-                verdict,
-                mutated: answer.patched,
-            });
-            let elapsed = started.elapsed();
-            app.metrics.request_duration.observe(elapsed);
             let summary = &answer.summary;
+            let elapsed = started.elapsed();
+            app.metrics.count_request(
+                RequestLabels {
+                    policy: policy_name.clone(),
+                    endpoint: endpoint_name,
+                    operation: RequestLabels::operation_label(&summary.operation),
+                    kind: RequestLabels::kind_label(&summary.kind),
+                    verdict,
+                    mutated: answer.patched,
+                },
+                elapsed,
+                answer.review["response"]["auditAnnotations"]
+                    [podguard_policy::VIOLATIONS_ANNOTATION]
+                    .as_str(),
+            );
             match &answer.failure {
                 Some(failure) => tracing::warn!(
                     uid = %answer.uid, policy = %policy_name, endpoint = endpoint_name,
@@ -691,7 +697,11 @@ mod tests {
             assert_eq!(answer["response"]["allowed"], true, "{answer}");
             let (_, metrics) = call(&app, Method::GET, "/metrics", "", Vec::new()).await;
             assert!(
-                metrics.as_str().unwrap().contains("podguard_admission_requests_total{policy=\"podguard\",endpoint=\"validate\",verdict=\"denied\",mutated=\"false\"} 1"),
+                metrics.as_str().unwrap().contains("podguard_admission_requests_total{policy=\"podguard\",endpoint=\"validate\",operation=\"CREATE\",kind=\"Pod\",verdict=\"denied\",mutated=\"false\"} 1"),
+                "{metrics}"
+            );
+            assert!(
+                metrics.as_str().unwrap().contains("podguard_check_violations_total{policy=\"podguard\",check=\"run-as-non-root\",disposition=\"rejected\"} 1"),
                 "{metrics}"
             );
         }

@@ -579,7 +579,7 @@ async fn watch_certificate(
         match cert.reload_if_changed() {
             Ok(true) => {
                 last_failure = None;
-                app.metrics.tls_reloads.fetch_add(1, Ordering::Relaxed);
+                app.metrics.count_tls_reload(true);
                 tracing::info!("TLS certificate reloaded; new connections use it");
             }
             Ok(false) => last_failure = None,
@@ -589,9 +589,7 @@ async fn watch_certificate(
                 // (the key fixed, the certificate now wrong) is news.
                 let cause = err.to_string();
                 if last_failure.as_ref() != Some(&cause) {
-                    app.metrics
-                        .tls_reload_failures
-                        .fetch_add(1, Ordering::Relaxed);
+                    app.metrics.count_tls_reload(false);
                     tracing::warn!(error = %cause, "TLS certificate not reloaded; still serving the previous one");
                     last_failure = Some(cause);
                 }
