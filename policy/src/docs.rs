@@ -2,7 +2,8 @@
 //! ([`crate::checks::Definition`]) and their options' defaults: the requirements document
 //! (`policy/requirements.yaml`, the settings with every default and comment), the settings
 //! form (`policy/questions-ui.yml`, which ArtifactHub and Rancher show) and the README's
-//! table of checks. `policy/tests/generated.rs` regenerates each and compares it with the
+//! table of checks, and the settings' JSON Schema (the Helm chart's `values.schema.json`
+//! checks `settings` with it). `policy/tests/generated.rs` regenerates each and compares it with the
 //! file in the repository (`PODGUARD_BLESS=1` rewrites them).
 
 use std::fmt::Write as _;
@@ -396,5 +397,94 @@ pub fn readme_table() -> String {
 impl Mode {
     fn from_value(value: &Value) -> Mode {
         serde_json::from_value(value.clone()).expect("a default mode is a mode")
+    }
+}
+
+/// The settings as a JSON Schema (draft 7, as Helm reads it): every check with its
+/// `mode`, `kinds` and options, the exemptions and the rollout, and no key beside them, so
+/// a mistyped check or option fails `helm install` with its name instead of the server's
+/// start. Option values are typed by their form input; the module still validates them
+/// fully (quantities, globs, ranges).
+pub fn settings_schema() -> Value {
+    let mut checks = serde_json::Map::new();
+    for id in CheckId::ALL {
+        let definition = id.definition();
+        let mut properties = serde_json::Map::new();
+        properties.insert(
+            "mode".to_owned(),
+            serde_json::json!({"enum": ["enforce", "mutate", "warn", "off"]}),
+        );
+        properties.insert(
+            "kinds".to_owned(),
+            serde_json::json!({
+                "type": "array",
+                "items": {"enum": WorkloadKind::ALL.map(WorkloadKind::as_str)},
+            }),
+        );
+        insert_options(&mut properties, definition.options);
+        checks.insert(
+            id.as_str().to_owned(),
+            closed_object(definition.description, properties),
+        );
+    }
+    let section = |description: &str, docs: &[OptionDoc]| {
+        let mut properties = serde_json::Map::new();
+        insert_options(&mut properties, docs);
+        closed_object(description, properties)
+    };
+    let mut properties = serde_json::Map::new();
+    properties.insert(
+        "checks".to_owned(),
+        closed_object("Each check's mode, kinds and options.", checks),
+    );
+    properties.insert(
+        "exemptions".to_owned(),
+        section(
+            "Requests and containers podguard does not evaluate.",
+            EXEMPTION_DOCS,
+        ),
+    );
+    properties.insert(
+        "rollout".to_owned(),
+        section("Observe-only and per-namespace modes.", ROLLOUT_DOCS),
+    );
+    closed_object(
+        "podguard's runtime settings, layered over the requirements built into the module (policy/requirements.yaml lists every key with its default).",
+        properties,
+    )
+}
+
+fn closed_object(description: &str, properties: serde_json::Map<String, Value>) -> Value {
+    serde_json::json!({
+        "type": "object",
+        "description": description,
+        "additionalProperties": false,
+        "properties": properties,
+    })
+}
+
+/// Adds each option's schema; a dotted key (`annotation.checks`) nests an object.
+fn insert_options(properties: &mut serde_json::Map<String, Value>, docs: &[OptionDoc]) {
+    for doc in docs {
+        let schema = match doc.input {
+            Input::Int => serde_json::json!({"type": ["integer", "null"]}),
+            Input::Bool => serde_json::json!({"type": "boolean"}),
+            Input::String => serde_json::json!({"type": ["string", "null"]}),
+            Input::List => serde_json::json!({"type": "array"}),
+            Input::Map => serde_json::json!({"type": "object"}),
+        };
+        let mut schema = schema;
+        schema["description"] = Value::String(doc.description.to_owned());
+        match doc.key.split_once('.') {
+            None => {
+                properties.insert(doc.key.to_owned(), schema);
+            }
+            Some((outer, inner)) => {
+                let nested = properties
+                    .entry(outer.to_owned())
+                    .or_insert_with(|| closed_object("", serde_json::Map::new()));
+                nested["properties"][inner] = schema;
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! The files generated from the check definitions are current: the requirements document,
-//! the settings form and the README's table. `PODGUARD_BLESS=1` rewrites them.
+//! the settings form, the README's table and the settings schema in the Helm chart's
+//! `values.schema.json`. `PODGUARD_BLESS=1` rewrites them.
 
 use std::path::{Path, PathBuf};
 
@@ -76,6 +77,60 @@ fn the_readme_table_is_generated() {
         &readme[end..]
     );
     check(&path, &expected);
+}
+
+/// The chart's `values.schema.json` checks `settings` with the schema the definitions
+/// generate (its `definitions.settings`; the rest of the file is the chart's own).
+#[test]
+fn the_chart_settings_schema_is_generated() {
+    let path = repo().join("charts/podguard/values.schema.json");
+    let mut schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    schema["definitions"]["settings"] = docs::settings_schema();
+    let expected = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+    check(&path, &expected);
+}
+
+/// The settings schema takes the requirements document (every key, at its default) and
+/// refuses a mistyped check, option or mode.
+#[test]
+fn the_settings_schema_takes_the_requirements_and_nothing_else() {
+    let schema = docs::settings_schema();
+    let document: serde_json::Value = serde_saphyr::from_str(&docs::requirements_yaml()).unwrap();
+    let checks = &schema["properties"]["checks"]["properties"];
+    for (id, check) in document["checks"].as_object().unwrap() {
+        let properties = &checks[id.as_str()]["properties"];
+        assert!(properties.is_object(), "no schema for check {id}");
+        for key in check.as_object().unwrap().keys() {
+            assert!(properties.get(key).is_some(), "no schema for {id}.{key}");
+        }
+    }
+    for section in ["exemptions", "rollout"] {
+        let properties = &schema["properties"][section]["properties"];
+        for (key, value) in document[section].as_object().unwrap() {
+            assert!(
+                properties.get(key).is_some(),
+                "no schema for {section}.{key}"
+            );
+            if let Some(nested) = value.as_object() {
+                for inner in nested.keys() {
+                    assert!(
+                        properties[key]["properties"].get(inner).is_some(),
+                        "no schema for {section}.{key}.{inner}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(schema["additionalProperties"], false);
+    assert_eq!(
+        schema["properties"]["checks"]["additionalProperties"],
+        false
+    );
+    assert_eq!(
+        checks["run-as-non-root"]["properties"]["mode"]["enum"],
+        serde_json::json!(["enforce", "mutate", "warn", "off"])
+    );
 }
 
 /// The generated requirements document is the built-in baseline: read back, it compiles
