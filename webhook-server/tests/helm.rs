@@ -32,8 +32,14 @@ fn chart() -> PathBuf {
 fn run_helm(args: &[&str]) -> Output {
     Command::new(helm())
         .args(args)
-        .env("HELM_CACHE_HOME", std::env::temp_dir().join("podguard-helm-cache"))
-        .env("HELM_CONFIG_HOME", std::env::temp_dir().join("podguard-helm-config"))
+        .env(
+            "HELM_CACHE_HOME",
+            std::env::temp_dir().join("podguard-helm-cache"),
+        )
+        .env(
+            "HELM_CONFIG_HOME",
+            std::env::temp_dir().join("podguard-helm-config"),
+        )
         .output()
         .expect("helm runs")
 }
@@ -45,7 +51,13 @@ fn text(bytes: &[u8]) -> String {
 /// `helm template RELEASE charts/podguard -n NAMESPACE ARGS`, as text and as objects.
 fn render(release: &str, namespace: &str, args: &[&str]) -> (String, Vec<Value>) {
     let chart = chart();
-    let mut all = vec!["template", release, chart.to_str().unwrap(), "-n", namespace];
+    let mut all = vec![
+        "template",
+        release,
+        chart.to_str().unwrap(),
+        "-n",
+        namespace,
+    ];
     all.extend_from_slice(args);
     let output = run_helm(&all);
     assert!(
@@ -55,7 +67,10 @@ fn render(release: &str, namespace: &str, args: &[&str]) -> (String, Vec<Value>)
     );
     let rendered = text(&output.stdout);
     let objects: Vec<Value> = serde_saphyr::from_multiple(&rendered).expect("Helm prints YAML");
-    (rendered, objects.into_iter().filter(|o| !o.is_null()).collect())
+    (
+        rendered,
+        objects.into_iter().filter(|o| !o.is_null()).collect(),
+    )
 }
 
 fn find<'a>(objects: &'a [Value], kind: &str) -> Vec<&'a Value> {
@@ -77,7 +92,15 @@ fn audit_rendered(rendered: &str, objects: &[Value], work: &Path) -> Value {
     let manifests = work.join("rendered.yaml");
     std::fs::write(&manifests, rendered).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_podguard"))
-        .args(["audit", "--no-progress", "--fail-on", "warn", "-o", "json", "--settings"])
+        .args([
+            "audit",
+            "--no-progress",
+            "--fail-on",
+            "warn",
+            "-o",
+            "json",
+            "--settings",
+        ])
         .arg(&settings_file)
         .arg("--cache-dir")
         .arg(audit_support::cache_dir())
@@ -100,9 +123,17 @@ fn audit_rendered(rendered: &str, objects: &[Value], work: &Path) -> Value {
 fn the_chart_lints_and_its_schema_refuses_bad_values() {
     let chart = chart();
     let lint = run_helm(&["lint", "--strict", chart.to_str().unwrap()]);
-    assert!(lint.status.success(), "{}{}", text(&lint.stdout), text(&lint.stderr));
+    assert!(
+        lint.status.success(),
+        "{}{}",
+        text(&lint.stdout),
+        text(&lint.stderr)
+    );
     for (value, named) in [
-        ("settings.checks.run-as-nonroot.mode=enforce", "run-as-nonroot"),
+        (
+            "settings.checks.run-as-nonroot.mode=enforce",
+            "run-as-nonroot",
+        ),
         ("settings.checks.run-as-non-root.mode=sometimes", "mode"),
         ("settings.checks.resource-limits.defualts.cpu=1", "defualts"),
         ("webhook.failurePolicy=Sometimes", "failurePolicy"),
