@@ -114,8 +114,10 @@ impl PolicyRef {
     fn local(&self) -> ModuleSource {
         match self {
             PolicyRef::File(path) => ModuleSource::File(path.clone()),
+            // Named as `--policy` names it: messages then read "policy builtin refused
+            // its settings", and say which flag value to change.
             _ => ModuleSource::Bytes {
-                origin: "the built-in module".to_owned(),
+                origin: "builtin".to_owned(),
                 bytes: Arc::from(EMBEDDED_MODULE),
             },
         }

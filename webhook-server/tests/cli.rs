@@ -297,6 +297,22 @@ fn policies_are_named_one_way_and_errors_name_them() {
         "{}",
         text(&missing.stderr)
     );
+    std::fs::write(
+        dir.path().join("typo.yaml"),
+        "checks: {run-as-nonroot: {}}\n",
+    )
+    .unwrap();
+    let refused = podguard(
+        dir.path(),
+        &["eval", "--settings", "typo.yaml", review],
+        b"",
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        text(&refused.stderr).starts_with("podguard eval: policy builtin refused its settings: settings field `checks.run-as-nonroot`"),
+        "{}",
+        text(&refused.stderr)
+    );
     let file_url = format!("file://{}", module().display());
     let by_url = podguard(dir.path(), &["eval", "--policy", &file_url, review], b"");
     assert_eq!(by_url.status.code(), Some(0), "{}", text(&by_url.stderr));

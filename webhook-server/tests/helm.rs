@@ -140,6 +140,7 @@ fn the_chart_lints_and_its_schema_refuses_bad_values() {
         ("server.failureMode=maybe", "failureMode"),
         ("server.evalTimeout=soon", "evalTimeout"),
         ("replica=3", "replica"),
+        ("image.digest=latest", "digest"),
     ] {
         let output = run_helm(&[
             "template",
@@ -177,9 +178,12 @@ fn the_default_release_is_complete_and_passes_podguard() {
         "CronJob",
         "ClusterRole",
         "ClusterRoleBinding",
+        "HorizontalPodAutoscaler",
     ] {
         assert!(!find(&objects, kind).is_empty(), "no {kind} rendered");
     }
+    // The autoscaler owns the replica count; a fixed one would be reset on every upgrade.
+    assert!(find(&objects, "Deployment")[0]["spec"]["replicas"].is_null());
     for kind in [
         "ValidatingWebhookConfiguration",
         "MutatingWebhookConfiguration",
@@ -240,7 +244,19 @@ fn generated_certificates_a_renamed_release_and_settings_render_too() {
             "metrics.serviceMonitor.enabled=false",
             "--set",
             "metrics.prometheusRule.enabled=false",
+            "--set",
+            "autoscaling.enabled=false",
+            "--set",
+            "replicas=3",
+            "--set",
+            "image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ],
+    );
+    assert!(find(&objects, "HorizontalPodAutoscaler").is_empty());
+    assert_eq!(find(&objects, "Deployment")[0]["spec"]["replicas"], 3);
+    assert_eq!(
+        find(&objects, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "ghcr.io/podguard/podguard@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
     );
     assert!(find(&objects, "Certificate").is_empty());
     assert!(find(&objects, "MutatingWebhookConfiguration").is_empty());
