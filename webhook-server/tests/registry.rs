@@ -295,14 +295,18 @@ fn credential_helper(dir: &Path, name: &str, address: &str) -> PathBuf {
     bin
 }
 
-/// `podguard ARGS` with `bin` first on PATH and no podguard variables.
-fn podguard(bin: &Path, args: &[&str]) -> std::process::Output {
-    let path = std::env::join_paths(std::iter::once(bin.to_owned()).chain(std::env::split_paths(
+/// PATH with `bin` first, where the credential helper script is.
+fn path_with(bin: &Path) -> std::ffi::OsString {
+    std::env::join_paths(std::iter::once(bin.to_owned()).chain(std::env::split_paths(
         &std::env::var_os("PATH").unwrap_or_default(),
     )))
-    .unwrap();
+    .unwrap()
+}
+
+/// `podguard ARGS` with `bin` first on PATH and no podguard variables.
+fn podguard(bin: &Path, args: &[&str]) -> std::process::Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_podguard"));
-    command.args(args).env("PATH", path);
+    command.args(args).env("PATH", path_with(bin));
     for (key, _) in std::env::vars_os() {
         if key.to_string_lossy().starts_with("PODGUARD_") || key == "DOCKER_CONFIG" {
             command.env_remove(key);
@@ -421,10 +425,6 @@ fn credential_helpers_reach_an_htpasswd_registry_and_registry_modules_run() {
 
     // serve pulls it at start, and turns ready once it answered its warm-up.
     let port = free_port().to_string();
-    let path = std::env::join_paths(std::iter::once(bin.clone()).chain(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    )))
-    .unwrap();
     let mut server = Command::new(env!("CARGO_BIN_EXE_podguard"))
         .args([
             "serve",
@@ -436,7 +436,7 @@ fn credential_helpers_reach_an_htpasswd_registry_and_registry_modules_run() {
             "--docker-config",
             store.to_str().unwrap(),
         ])
-        .env("PATH", path)
+        .env("PATH", path_with(&bin))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -30,18 +30,17 @@ pub(crate) const MAX_REVIEW_BYTES: u64 = 64 * 1024 * 1024;
 /// Evaluates one review and writes the AdmissionReview response to `out`; whether the
 /// request would be allowed.
 fn evaluate(args: &EvalCommand, out: &mut dyn std::io::Write) -> anyhow::Result<bool> {
-    let body = match args.review.as_deref() {
-        None => read_capped(std::io::stdin().lock(), "stdin")?,
-        Some(path) if path.as_os_str() == "-" => read_capped(std::io::stdin().lock(), "stdin")?,
-        Some(path) => {
+    let (body, source) = match args.review.as_deref() {
+        Some(path) if path.as_os_str() != "-" => {
             let file = std::fs::File::open(path)
                 .with_context(|| format!("while reading the AdmissionReview {}", path.display()))?;
-            read_capped(file, &path.display().to_string())?
+            let source = path.display().to_string();
+            (read_capped(file, &source)?, source)
         }
-    };
-    let source = match args.review.as_deref() {
-        Some(path) if path.as_os_str() != "-" => path.display().to_string(),
-        _ => "stdin".to_owned(),
+        _ => (
+            read_capped(std::io::stdin().lock(), "stdin")?,
+            "stdin".to_owned(),
+        ),
     };
     let body = as_review(body, &source)?;
     let host = crate::config::command_host_config(&args.host);
